@@ -1,0 +1,1 @@
+"""Granary's services: one package per service, all sharing the runtime in ``services.common``."""

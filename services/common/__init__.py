@@ -1,0 +1,1 @@
+"""Runtime shared by every service. Nothing here knows a business concept."""

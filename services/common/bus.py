@@ -1,0 +1,74 @@
+"""The connection to NATS JetStream and the one stream that holds every Granary event."""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+log = logging.getLogger(__name__)
+
+SUBJECTS = ["granary.>"]
+
+
+class EventBus:
+    """Owns one NATS connection per process; relays, consumers and tools share it."""
+
+    def __init__(self, *, url: str, stream: str, duplicate_window_seconds: int, name: str) -> None:
+        self.url = url
+        self.stream = stream
+        self._duplicate_window = float(duplicate_window_seconds)
+        self._name = name
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("the event bus is not connected")
+        return self._js
+
+    @property
+    def is_connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    async def connect(self) -> None:
+        servers = [s.strip() for s in self.url.split(",") if s.strip()]
+        self._nc = await nats.connect(
+            servers=servers,
+            name=f"granary-{self._name}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            connect_timeout=5,
+            allow_reconnect=True,
+        )
+        self._js = self._nc.jetstream()
+        await self.ensure_stream()
+
+    async def ensure_stream(self) -> None:
+        try:
+            await self.js.stream_info(self.stream)
+        except NotFoundError:
+            await self.js.add_stream(
+                StreamConfig(
+                    name=self.stream,
+                    subjects=SUBJECTS,
+                    storage=StorageType.FILE,
+                    duplicate_window=self._duplicate_window,
+                )
+            )
+            log.info("created JetStream stream %s", self.stream)
+
+    async def publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        """Publishes and waits for the stream's ack; a duplicate Nats-Msg-Id is stored once."""
+        await self.js.publish(subject, payload, stream=self.stream, headers=headers, timeout=5)
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.drain()
+        self._nc = None
+        self._js = None

@@ -1,0 +1,197 @@
+"""Durable JetStream consumers that apply each event once.
+
+For every message: an inbox row (consumer, event id) is inserted in the same transaction as
+the handler's effect, the transaction commits, then the message is acked. A redelivery whose
+inbox row exists is acked without running the handler. A failing handler is retried with
+exponential backoff (``nak(delay)``); after ``max_deliveries`` the message is parked in the
+service's database for an operator (``granary events parked|replay``) and terminated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import propagate, trace
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from granary.v1 import events_pb2
+from services.common.bus import EventBus
+from services.common.clock import utcnow
+from services.common.envelope import nats_subject, parse_event
+from services.common.identity import Caller, acting_as
+from services.common.messaging_schema import inbox, parked_events
+from services.common.telemetry import tracer
+from services.common.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[events_pb2.Event, UnitOfWork], Awaitable[None]]
+AfterCommit = Callable[[events_pb2.Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One handler for one event type, under a durable consumer name unique per service."""
+
+    durable: str
+    event_type: str
+    handler: Handler
+
+
+def backoff_delay(attempt: int, base_seconds: float, cap_seconds: float = 60.0) -> float:
+    return min(cap_seconds, base_seconds * 2 ** max(0, attempt - 1))
+
+
+async def claim_inbox(session: AsyncSession, consumer: str, envelope: events_pb2.Event) -> bool:
+    """Records the event as applied by this consumer; False when it already was."""
+    dialect = session.bind.dialect.name
+    values = {
+        "consumer": consumer,
+        "event_id": envelope.id,
+        "event_type": envelope.type,
+        "processed_at": utcnow(),
+    }
+    if dialect == "postgresql":
+        stmt = postgresql.insert(inbox).values(values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(inbox).values(values).on_conflict_do_nothing()
+    else:  # pragma: no cover - only the two supported databases reach here
+        exists = await session.scalar(
+            select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == envelope.id)
+        )
+        if exists:
+            return False
+        stmt = insert(inbox).values(values)
+    result = await session.execute(stmt.returning(inbox.c.event_id))
+    return result.first() is not None
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        uow_factory: Callable[[], UnitOfWork],
+        subscription: Subscription,
+        caller: Callable[[], Caller],
+        max_deliveries: int,
+        ack_wait_seconds: float,
+        backoff_seconds: float,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
+        self._bus = bus
+        self._uow_factory = uow_factory
+        self.subscription = subscription
+        self._caller = caller
+        self._max_deliveries = max_deliveries
+        self._ack_wait = ack_wait_seconds
+        self._backoff = backoff_seconds
+        self._after_commit = after_commit
+
+    @property
+    def durable(self) -> str:
+        return self.subscription.durable
+
+    async def run(self, stop: asyncio.Event) -> None:
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self._ack_wait,
+            # Parking is ours: JetStream must keep redelivering until we decide.
+            max_deliver=-1,
+            filter_subject=nats_subject(self.subscription.event_type),
+        )
+        psub = await self._bus.js.pull_subscribe(
+            nats_subject(self.subscription.event_type),
+            durable=self.durable,
+            stream=self._bus.stream,
+            config=config,
+        )
+        try:
+            while not stop.is_set():
+                try:
+                    messages = await psub.fetch(batch=20, timeout=1)
+                except NatsTimeoutError:
+                    continue
+                except Exception:
+                    log.warning("fetch failed for %s; retrying", self.durable, exc_info=True)
+                    await asyncio.sleep(1)
+                    continue
+                for msg in messages:
+                    await self.process(msg)
+        finally:
+            # Unsubscribing a pull subscription keeps the durable consumer on the server.
+            await psub.unsubscribe()
+
+    async def process(self, msg: Msg) -> None:
+        try:
+            envelope = parse_event(msg.data)
+        except Exception as exc:
+            # An unreadable message can never succeed: park it at once.
+            await self._park(msg, None, f"undecodable message: {exc}")
+            return
+        context = propagate.extract(dict(msg.headers or {}))
+        with tracer().start_as_current_span(
+            f"consume {envelope.type}",
+            context=context,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": msg.subject,
+                "messaging.message.id": envelope.id,
+                "messaging.consumer.group.name": self.durable,
+            },
+        ) as span:
+            try:
+                with acting_as(self._caller()):
+                    async with self._uow_factory() as uow:
+                        if await claim_inbox(uow.session, self.durable, envelope):
+                            await self.subscription.handler(envelope, uow)
+                        else:
+                            span.set_attribute("granary.duplicate", True)
+                        await uow.commit()
+                if self._after_commit is not None:
+                    await self._after_commit(envelope)
+                await msg.ack()
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+                attempts = msg.metadata.num_delivered or 1
+                if attempts >= self._max_deliveries:
+                    await self._park(msg, envelope, f"{type(exc).__name__}: {exc}")
+                else:
+                    delay = backoff_delay(attempts, self._backoff)
+                    log.warning(
+                        "%s failed on event %s (delivery %d); retrying in %.1fs",
+                        self.durable, envelope.id, attempts, delay, exc_info=True,
+                    )
+                    await msg.nak(delay=delay)
+
+    async def _park(self, msg: Msg, envelope: events_pb2.Event | None, error: str) -> None:
+        attempts = msg.metadata.num_delivered or 1
+        async with self._uow_factory() as uow:
+            await uow.session.execute(
+                insert(parked_events).values(
+                    consumer=self.durable,
+                    event_id=envelope.id if envelope else (msg.headers or {}).get("Nats-Msg-Id", "?"),
+                    event_type=envelope.type if envelope else msg.subject,
+                    nats_subject=msg.subject,
+                    payload=msg.data,
+                    headers=dict(msg.headers or {}),
+                    attempts=attempts,
+                    error=error[:4000],
+                    parked_at=utcnow(),
+                )
+            )
+            await uow.commit()
+        log.error("%s parked event on %s after %d deliveries: %s", self.durable, msg.subject, attempts, error)
+        await msg.term()

@@ -1,0 +1,58 @@
+"""gRPC aio channels to other services: deadlines, caller identity, tracing on every call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+from services.common.identity import METADATA_KEY, Caller, current_caller
+
+StubT = TypeVar("StubT")
+
+
+class _DeadlineAndCaller(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, default_timeout: float, fallback_caller: Callable[[], Caller]) -> None:
+        self._timeout = default_timeout
+        self._fallback = fallback_caller
+
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        caller = current_caller() or self._fallback()
+        metadata = [
+            (k, v) for k, v in (client_call_details.metadata or ()) if k != METADATA_KEY
+        ] + [(METADATA_KEY, caller.token)]
+        details = grpc.aio.ClientCallDetails(
+            method=client_call_details.method,
+            # Every call has a deadline: a hung service must not hang its callers.
+            timeout=client_call_details.timeout if client_call_details.timeout is not None else self._timeout,
+            metadata=grpc.aio.Metadata(*metadata),
+            credentials=client_call_details.credentials,
+            wait_for_ready=client_call_details.wait_for_ready,
+        )
+        return await continuation(details, request)
+
+
+class ServiceChannels:
+    """One channel per target address, opened lazily and shared by all stubs."""
+
+    def __init__(self, *, default_timeout: float, fallback_caller: Callable[[], Caller]) -> None:
+        self._interceptors: list[Any] = [
+            *aio_client_interceptors(),
+            _DeadlineAndCaller(default_timeout, fallback_caller),
+        ]
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        if address not in self._channels:
+            self._channels[address] = grpc.aio.insecure_channel(address, interceptors=self._interceptors)
+        return self._channels[address]
+
+    def stub(self, address: str, stub_type: Callable[[grpc.aio.Channel], StubT]) -> StubT:
+        return stub_type(self.channel(address))
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
+            await channel.close()

@@ -1,0 +1,107 @@
+"""gRPC aio server bootstrap: health, reflection, caller identity, error mapping, tracing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from opentelemetry import trace
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from services.common.errors import DomainError, Unauthenticated
+from services.common.grpc_errors import to_status
+from services.common.identity import METADATA_KEY, TokenSigner, acting_as
+
+log = logging.getLogger(__name__)
+
+# Probes and tooling call these without a user.
+_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class CallerAndErrorsInterceptor(grpc.aio.ServerInterceptor):
+    """Verifies the caller's signed identity and maps domain errors to rich statuses."""
+
+    def __init__(self, signer: TokenSigner) -> None:
+        self._signer = signer
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or method.startswith(_OPEN_PREFIXES) or handler.unary_unary is None:
+            return handler
+        metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
+        token = metadata.get(METADATA_KEY, "")
+        behaviour = handler.unary_unary
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                if not token:
+                    raise Unauthenticated("no caller identity on this call", reason="CALLER_MISSING")
+                caller = self._signer.verify(token)
+                with acting_as(caller):
+                    return await behaviour(request, context)
+            except DomainError as error:
+                await context.abort_with_status(to_status(error))
+            except grpc.aio.AbortError:
+                raise
+            except Exception:
+                span_context = trace.get_current_span().get_span_context()
+                log.exception("unexpected error in %s (trace %032x)", method, span_context.trace_id)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log")
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class GrpcServer:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        signer: TokenSigner,
+        register: Callable[[grpc.aio.Server], None],
+        service_names: Sequence[str],
+    ) -> None:
+        self._server = grpc.aio.server(
+            interceptors=[aio_server_interceptor(), CallerAndErrorsInterceptor(signer)],
+            options=[("grpc.so_reuseport", 0)],
+        )
+        register(self._server)
+        self.health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        self._service_names = list(service_names)
+        reflection.enable_server_reflection(
+            [*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self._server,
+        )
+        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise RuntimeError(f"could not bind gRPC port {host}:{port}")
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self._service_names]:
+            await self.health.set(name, status)
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Refuses new calls, lets in-flight ones finish within the grace period."""
+        await self.health.enter_graceful_shutdown()
+        await self._server.stop(grace_seconds)

@@ -1,0 +1,186 @@
+"""Hosting one service process: database, event bus, relay, consumers, gRPC server, shutdown.
+
+Each service's ``main.build(host)`` returns a ``ServiceApp`` (its servicer and subscriptions);
+``ServiceHost`` wires everything else the same way for every service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import grpc
+import jwt
+
+from services.common.bus import EventBus
+from services.common.consumer import AfterCommit, EventConsumer, Subscription
+from services.common.db import create_engine, session_factory
+from services.common.grpc_client import ServiceChannels
+from services.common.grpc_server import GrpcServer
+from services.common.identity import Caller, TokenSigner
+from services.common.relay import AfterPublish, OutboxRelay
+from services.common.settings import Settings
+from services.common.telemetry import setup_tracing, shutdown_tracing
+from services.common.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+UowT = TypeVar("UowT", bound=UnitOfWork)
+BackgroundJob = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class ServiceApp:
+    """What a service contributes; the host supplies the rest."""
+
+    register: Callable[[grpc.aio.Server], None]
+    service_names: Sequence[str]
+    subscriptions: Sequence[Subscription] = ()
+    background_jobs: Sequence[BackgroundJob] = ()
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+class ServiceHost:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        grpc_port: int | None = None,
+        relay_after_publish: AfterPublish | None = None,
+        consumer_after_commit: AfterCommit | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.service_settings = settings.service(name)
+        if grpc_port is not None:
+            self.service_settings.grpc_port = grpc_port
+        platform = settings.platform
+        self.signer = TokenSigner(platform.require_jwt_secret())
+        self.engine = create_engine(self.service_settings.database_url)
+        self.sessions = session_factory(self.engine)
+        self.bus = EventBus(
+            url=platform.nats_url,
+            stream=platform.nats_stream,
+            duplicate_window_seconds=platform.nats_duplicate_window_seconds,
+            name=name,
+        )
+        self.relay = OutboxRelay(
+            engine=self.engine,
+            bus=self.bus,
+            name=name,
+            interval_seconds=platform.relay_interval_seconds,
+            after_publish=relay_after_publish,
+        )
+        self.channels = ServiceChannels(
+            default_timeout=platform.grpc_deadline_seconds, fallback_caller=self.service_caller
+        )
+        self._consumer_after_commit = consumer_after_commit
+        self._service_caller: Caller | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._server: GrpcServer | None = None
+        self._app: ServiceApp | None = None
+        self.port = 0
+
+    def service_caller(self) -> Caller:
+        """This service's own identity, renewed before it expires."""
+        if self._service_caller is None or _expires_soon(self._service_caller):
+            self._service_caller = self.signer.service_caller(self.name)
+        return self._service_caller
+
+    def uow_factory(self, uow_type: type[UowT]) -> Callable[[], UowT]:
+        def make() -> UowT:
+            return uow_type(self.sessions, source=self.name, on_commit=self.relay.wake)
+
+        return make
+
+    def address_of(self, service: str) -> str:
+        return self.settings.service(service).address
+
+    async def start(self, app: ServiceApp) -> int:
+        setup_tracing(self.name, self.settings.platform.otel_exporter)
+        self._app = app
+        await self.bus.connect()
+        self._server = GrpcServer(
+            host=self.service_settings.grpc_host,
+            port=self.service_settings.grpc_port,
+            signer=self.signer,
+            register=app.register,
+            service_names=app.service_names,
+        )
+        self.port = self._server.port
+        platform = self.settings.platform
+        uow = self.uow_factory(UnitOfWork)
+        jobs: list[BackgroundJob] = [self.relay.run, *app.background_jobs]
+        for subscription in app.subscriptions:
+            consumer = EventConsumer(
+                bus=self.bus,
+                uow_factory=uow,
+                subscription=subscription,
+                caller=self.service_caller,
+                max_deliveries=platform.consumer_max_deliveries,
+                ack_wait_seconds=platform.consumer_ack_wait_seconds,
+                backoff_seconds=platform.consumer_backoff_seconds,
+                after_commit=self._consumer_after_commit,
+            )
+            jobs.append(consumer.run)
+        for job in jobs:
+            self._tasks.append(asyncio.create_task(self._supervise(job), name=f"{self.name}:{job}"))
+        await self._server.start()
+        await self._server.set_serving(True)
+        log.info("%s serving gRPC on %s:%d", self.name, self.service_settings.grpc_host, self.port)
+        return self.port
+
+    async def _supervise(self, job: BackgroundJob) -> None:
+        """Keeps a background job alive: a crash is logged and the job restarted after a pause."""
+        while not self._stop.is_set():
+            try:
+                await job(self._stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background job %s of %s crashed; restarting in 1 s", job, self.name)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=1)
+
+    async def stop(self) -> None:
+        grace = self.settings.platform.shutdown_grace_seconds
+        self._stop.set()
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for hook in self._app.on_stop if self._app else ():
+            await hook()
+        await self.channels.close()
+        await self.bus.close()
+        await self.engine.dispose()
+        shutdown_tracing()
+        log.info("%s stopped", self.name)
+
+
+def _expires_soon(caller: Caller) -> bool:
+    exp = jwt.decode(caller.token, options={"verify_signature": False}).get("exp", 0)
+    return float(exp) - time.time() < 300
+
+
+async def serve_until_signalled(host: ServiceHost, app: ServiceApp) -> None:
+    """Runs until SIGTERM or SIGINT, then shuts down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await host.start(app)
+    await stop.wait()
+    log.info("%s received a stop signal; draining", host.name)
+    await host.stop()

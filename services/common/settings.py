@@ -1,0 +1,148 @@
+"""Settings from the environment, with documented defaults.
+
+Every service reads the platform settings (``GRANARY_*``) and its own block
+(``GRANARY_<SERVICE>_*``). ``granary config`` prints the full table; README.md carries it.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES: tuple[str, ...] = ("customer", "credit", "fieldtask", "notification", "process")
+DEFAULT_GRPC_PORTS: dict[str, int] = {
+    "customer": 50051,
+    "credit": 50052,
+    "fieldtask": 50053,
+    "notification": 50054,
+    "process": 50055,
+}
+
+
+class PlatformSettings(BaseSettings):
+    """Settings every process shares."""
+
+    model_config = SettingsConfigDict(env_prefix="GRANARY_", extra="ignore")
+
+    env: Literal["dev", "prod"] = Field(
+        "prod", description="`dev` allows the conveniences of `granary up`; `prod` refuses weak secrets."
+    )
+    var_dir: Path = Field(Path("var"), description="Where local runs keep SQLite files, NATS data and logs.")
+    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server(s) with JetStream, comma-separated.")
+    nats_stream: str = Field("GRANARY", description="JetStream stream holding every `granary.>` event.")
+    nats_duplicate_window_seconds: int = Field(
+        600, description="JetStream de-duplication window for `Nats-Msg-Id` (seconds)."
+    )
+    jwt_secret: SecretStr = Field(
+        SecretStr(""), description="HMAC key signing access tokens and caller identities (required)."
+    )
+    field_encryption_key: SecretStr = Field(
+        SecretStr(""), description="Base64 key (32 bytes) encrypting personal fields such as ID numbers."
+    )
+    access_token_minutes: int = Field(480, description="Lifetime of an access token issued by the gateway.")
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="Trace exporter; `otlp` honours the standard `OTEL_EXPORTER_OTLP_*` variables."
+    )
+    grpc_deadline_seconds: float = Field(5.0, description="Default deadline of every outgoing gRPC call.")
+    shutdown_grace_seconds: float = Field(
+        10.0, description="On SIGTERM: how long in-flight calls may finish before the process exits."
+    )
+    consumer_max_deliveries: int = Field(
+        5, description="Deliveries of one event before a failing consumer parks it for an operator."
+    )
+    consumer_ack_wait_seconds: float = Field(
+        30.0, description="How long JetStream waits for an ack before it redelivers."
+    )
+    consumer_backoff_seconds: float = Field(
+        1.0, description="First retry delay of a failing consumer; doubles per attempt, capped at 60 s."
+    )
+    relay_interval_seconds: float = Field(
+        0.5, description="How often the outbox relay polls when no local commit woke it."
+    )
+    log_level: str = Field("INFO", description="Python log level.")
+
+    def require_jwt_secret(self) -> str:
+        secret = self.jwt_secret.get_secret_value()
+        if len(secret) < 32:
+            raise RuntimeError(
+                "GRANARY_JWT_SECRET must be set to a random value of at least 32 characters"
+            )
+        return secret
+
+
+class ServiceSettings(BaseSettings):
+    """One service's block: ``GRANARY_<SERVICE>_*``."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    database_url: str = Field("", description="SQLAlchemy async URL of the service's own database.")
+    grpc_host: str = Field("127.0.0.1", description="Address the gRPC server binds (0.0.0.0 in containers).")
+    grpc_port: int = Field(0, description="gRPC port the service listens on.")
+    address: str = Field("", description="host:port other processes use to reach this service.")
+
+    @classmethod
+    def for_service(cls, name: str, platform: PlatformSettings) -> ServiceSettings:
+        settings = cls(_env_prefix=f"GRANARY_{name.upper()}_")  # type: ignore[call-arg]
+        if not settings.grpc_port:
+            settings.grpc_port = DEFAULT_GRPC_PORTS[name]
+        if not settings.database_url:
+            settings.database_url = f"sqlite+aiosqlite:///{platform.var_dir / (name + '.db')}"
+        if not settings.address:
+            settings.address = f"127.0.0.1:{settings.grpc_port}"
+        return settings
+
+
+class GatewaySettings(BaseSettings):
+    """The REST gateway's block: ``GRANARY_GATEWAY_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRANARY_GATEWAY_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(8000, description="HTTP port of the REST API.")
+    public_url: str = Field("", description="URL printed for users; defaults to http://host:port.")
+
+
+class Settings:
+    """Everything one process needs, read once at start-up (never at import)."""
+
+    def __init__(self) -> None:
+        self.platform = PlatformSettings()
+
+    @cached_property
+    def gateway(self) -> GatewaySettings:
+        return GatewaySettings()
+
+    def service(self, name: str) -> ServiceSettings:
+        if name not in SERVICE_NAMES:
+            raise KeyError(f"unknown service {name!r}; expected one of {', '.join(SERVICE_NAMES)}")
+        return ServiceSettings.for_service(name, self.platform)
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, description) rows for every setting, for docs and `granary config`."""
+    rows: list[tuple[str, str, str]] = []
+
+    def add(prefix: str, model: type[BaseSettings], defaults: dict[str, str] | None = None) -> None:
+        for field_name, info in model.model_fields.items():
+            default = (defaults or {}).get(field_name)
+            if default is None:
+                value = info.default
+                default = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            rows.append((f"{prefix}{field_name.upper()}", default or "(none)", info.description or ""))
+
+    add("GRANARY_", PlatformSettings)
+    add("GRANARY_GATEWAY_", GatewaySettings)
+    add(
+        "GRANARY_<SERVICE>_",
+        ServiceSettings,
+        {
+            "database_url": "sqlite+aiosqlite:///var/<service>.db",
+            "grpc_port": ", ".join(f"{n} {p}" for n, p in DEFAULT_GRPC_PORTS.items()),
+            "address": "127.0.0.1:<grpc_port>",
+        },
+    )
+    return rows

@@ -1,0 +1,22 @@
+"""Composition root of the customer service."""
+
+from __future__ import annotations
+
+from granary.v1 import customer_pb2, customer_pb2_grpc
+from services.common.crypto import FieldCipher
+from services.common.runtime import ServiceApp, ServiceHost
+from services.customer import events
+from services.customer.grpc_api import CustomerServicer
+from services.customer.service import CustomerUnitOfWork
+
+
+def build(host: ServiceHost) -> ServiceApp:
+    key = host.settings.platform.field_encryption_key.get_secret_value()
+    if not key:
+        raise RuntimeError("GRANARY_FIELD_ENCRYPTION_KEY must be set (base64 of 32 random bytes)")
+    servicer = CustomerServicer(uow=host.uow_factory(CustomerUnitOfWork), cipher=FieldCipher(key))
+    return ServiceApp(
+        register=lambda server: customer_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, server),
+        service_names=[customer_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name],
+        subscriptions=events.subscriptions(),
+    )

@@ -1,0 +1,3 @@
+"""Notification service: in-app notices and messages triggered by events."""
+
+NAME = "notification"
