@@ -10,6 +10,7 @@ import dataclasses
 from datetime import date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
+from itertools import pairwise
 from typing import Any
 
 import numpy_financial as npf
@@ -54,7 +55,7 @@ def schedule(**overrides: Any) -> Schedule:
 
 def cents(value: float) -> Decimal:
     """A numpy_financial float rounded to the cent, HALF_EVEN like the domain default."""
-    return D(repr(value)).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    return D(str(float(value))).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 def assert_consistent(s: Schedule) -> None:
@@ -80,7 +81,7 @@ def assert_consistent(s: Schedule) -> None:
         for amount in (item.principal, item.interest, item.total, item.opening_principal):
             assert amount == amount.quantize(CENT)
         previous_end = item.due_date
-    for before, after in zip(items, items[1:], strict=False):
+    for before, after in pairwise(items):
         assert after.opening_principal == before.closing_principal
 
 
@@ -120,7 +121,9 @@ def test_equal_installment_payment_matches_numpy_pmt(
 @pytest.mark.parametrize("principal", ["10000", "100000.01", "123456.78", "999.99", "300000"])
 @pytest.mark.parametrize("rate", ["0.0435", "0.049", "0.0588"])
 @pytest.mark.parametrize("term", [3, 7, 12, 13, 24])
-def test_equal_installment_split_matches_ppmt_ipmt_within_a_cent(principal: str, rate: str, term: int) -> None:
+def test_equal_installment_split_matches_ppmt_ipmt_within_a_cent(
+    principal: str, rate: str, term: int
+) -> None:
     s = schedule(principal=D(principal), annual_rate=D(rate), term_months=term)
     r = float(rate) / 12
     p = float(principal)
@@ -129,12 +132,13 @@ def test_equal_installment_split_matches_ppmt_ipmt_within_a_cent(principal: str,
         ipmt = -npf.ipmt(r, item.number, term, p)
         assert abs(float(item.principal) - ppmt) <= 0.01, item
         assert abs(float(item.interest) - ipmt) <= 0.01, item
-    # The last installment repays what is left after the *rounded* payments: that is the
-    # annuity balance with the rounded payment, not ppmt(n).
+    # The last installment repays what is left after the *rounded* payments: the annuity
+    # balance with the rounded payment (not ppmt(n)), off by the interest roundings, each at
+    # most half a cent, that the earlier periods pushed into the balance.
     payment = float(s.installments[0].total)
     last = s.installments[-1]
     remaining = -npf.fv(r, term - 1, -payment, p)
-    assert abs(float(last.principal) - remaining) <= 0.01
+    assert abs(float(last.principal) - remaining) <= 0.005 * term
     assert abs(float(last.interest) - remaining * r) <= 0.01
     assert_consistent(s)
 
@@ -167,7 +171,9 @@ def test_fineract_published_example_thirty_360() -> None:
         day_count=DayCount.THIRTY_360,
     )
     assert [i.total for i in s.installments] == [D("17.13")] * 6
-    assert [i.interest for i in s.installments] == [D(x) for x in ("0.79", "0.66", "0.53", "0.40", "0.27", "0.13")]
+    assert [i.interest for i in s.installments] == [
+        D(x) for x in ("0.79", "0.66", "0.53", "0.40", "0.27", "0.13")
+    ]
     assert [i.principal for i in s.installments] == [
         D(x) for x in ("16.34", "16.47", "16.60", "16.73", "16.86", "17.00")
     ]
@@ -191,7 +197,9 @@ def test_zero_rate_equal_installment_splits_principal_evenly() -> None:
 
 
 def test_equal_principal_by_hand_act_360() -> None:
-    s = schedule(principal=D("120000"), annual_rate=D("0.06"), term_months=3, start_date=date(2024, 1, 15), method=EP)
+    s = schedule(
+        principal=D("120000"), annual_rate=D("0.06"), term_months=3, start_date=date(2024, 1, 15), method=EP
+    )
     assert [i.days for i in s.installments] == [31, 29, 31]
     assert [i.principal for i in s.installments] == [D("40000.00")] * 3
     # 120000*0.06*31/360, 80000*0.06*29/360, 40000*0.06*31/360
@@ -220,7 +228,7 @@ def test_equal_principal_interest_decreases() -> None:
     # as the balance falls (under ACT a 31-day month can cost more than a 28-day one).
     s = schedule(term_months=36, method=EP, day_count=DayCount.THIRTY_360, start_date=date(2024, 3, 10))
     interests = [i.interest for i in s.installments]
-    assert all(a > b for a, b in zip(interests, interests[1:], strict=False))
+    assert all(a > b for a, b in pairwise(interests))
     assert interests[0] == D("362.50")  # 100000 * 0.0435 * 30 / 360
     assert_consistent(s)
 
@@ -265,9 +273,9 @@ def test_bullet_single_installment_with_interest_over_the_day_count() -> None:
     ("start", "day_count", "interest"),
     [
         # 365 days: ACT/360 charges 365/360 of a year, ACT/365 exactly one year.
-        (date(2023, 3, 1), DayCount.ACT_360, "4410.42"),
-        (date(2023, 3, 1), DayCount.ACT_365, "4350.00"),
-        (date(2023, 3, 1), DayCount.THIRTY_360, "4350.00"),
+        (date(2024, 3, 1), DayCount.ACT_360, "4410.42"),
+        (date(2024, 3, 1), DayCount.ACT_365, "4350.00"),
+        (date(2024, 3, 1), DayCount.THIRTY_360, "4350.00"),
         # 366 days across 29 Feb 2024: 4422.50 and 100000*0.0435*366/365 = 4361.9178…
         (date(2024, 1, 1), DayCount.ACT_360, "4422.50"),
         (date(2024, 1, 1), DayCount.ACT_365, "4361.92"),
@@ -300,18 +308,30 @@ def test_act_360_vs_act_365_differ_by_the_ratio() -> None:
 
 
 @pytest.mark.parametrize("method", list(RepaymentMethod))
-@pytest.mark.parametrize("principal", ["100000.01", "0.01", "0.07", "1.00", "33333.33", "999999.99", "12345.67"])
+@pytest.mark.parametrize(
+    "principal", ["100000.01", "0.01", "0.07", "1.00", "33333.33", "999999.99", "12345.67"]
+)
 @pytest.mark.parametrize("term", [3, 7, 13, 360])
 @pytest.mark.parametrize("rate", ["0", "0.0435", "0.1499"])
-def test_principal_sums_exactly_for_all_methods(method: RepaymentMethod, principal: str, term: int, rate: str) -> None:
-    s = schedule(principal=D(principal), term_months=term, method=method, annual_rate=D(rate), start_date=date(2024, 1, 31))
+def test_principal_sums_exactly_for_all_methods(
+    method: RepaymentMethod, principal: str, term: int, rate: str
+) -> None:
+    s = schedule(
+        principal=D(principal),
+        term_months=term,
+        method=method,
+        annual_rate=D(rate),
+        start_date=date(2024, 1, 31),
+    )
     assert_consistent(s)
     assert len(s.installments) == (1 if method is BULLET else term)
 
 
 @pytest.mark.parametrize("method", [EI, EP, IF])
 @pytest.mark.parametrize(("interest_grace", "principal_grace"), [(0, 2), (2, 0), (1, 3)])
-def test_principal_sums_exactly_with_grace(method: RepaymentMethod, interest_grace: int, principal_grace: int) -> None:
+def test_principal_sums_exactly_with_grace(
+    method: RepaymentMethod, interest_grace: int, principal_grace: int
+) -> None:
     s = schedule(
         principal=D("100000.01"),
         term_months=13,
@@ -344,9 +364,17 @@ def test_month_end_anchor_is_kept() -> None:
 
 def test_month_end_anchor_in_a_common_year_and_quarterly() -> None:
     monthly = schedule(start_date=date(2023, 1, 31), term_months=3)
-    assert [i.due_date for i in monthly.installments] == [date(2023, 2, 28), date(2023, 3, 31), date(2023, 4, 30)]
+    assert [i.due_date for i in monthly.installments] == [
+        date(2023, 2, 28),
+        date(2023, 3, 31),
+        date(2023, 4, 30),
+    ]
     quarterly = schedule(start_date=date(2023, 11, 30), term_months=9, frequency=Frequency.QUARTERLY)
-    assert [i.due_date for i in quarterly.installments] == [date(2024, 2, 29), date(2024, 5, 30), date(2024, 8, 30)]
+    assert [i.due_date for i in quarterly.installments] == [
+        date(2024, 2, 29),
+        date(2024, 5, 30),
+        date(2024, 8, 30),
+    ]
 
 
 def test_add_months_and_thirty_360_bond_basis() -> None:
@@ -451,7 +479,12 @@ def test_half_even_and_half_up_differ_on_a_half_cent_principal() -> None:
 
 def test_half_even_and_half_up_differ_on_a_half_cent_interest() -> None:
     # 1 April → 1 May 2023 is 30 days: 100 * 0.0918 * 30 / 360 = 0.765 exactly.
-    base = {"principal": D("100"), "annual_rate": D("0.0918"), "term_months": 1, "start_date": date(2023, 4, 1)}
+    base = {
+        "principal": D("100"),
+        "annual_rate": D("0.0918"),
+        "term_months": 1,
+        "start_date": date(2023, 4, 1),
+    }
     assert schedule(method=BULLET, **base).installments[0].interest == D("0.76")
     up = schedule(method=BULLET, rounding=RoundingPolicy(mode=ROUND_HALF_UP), **base)
     assert up.installments[0].interest == D("0.77")
@@ -513,7 +546,9 @@ def test_schedule_values_are_immutable() -> None:
         ({"day_count": "ACT_360"}, "day_count", "DayCount"),
     ],
 )
-def test_invalid_terms_name_the_field_and_the_limit(overrides: dict[str, Any], field: str, limit: str) -> None:
+def test_invalid_terms_name_the_field_and_the_limit(
+    overrides: dict[str, Any], field: str, limit: str
+) -> None:
     with pytest.raises(InvalidTerms) as caught:
         make_terms(**overrides)
     assert caught.value.field == field
@@ -526,7 +561,11 @@ def test_invalid_terms_name_the_field_and_the_limit(overrides: dict[str, Any], f
 
 @pytest.mark.parametrize(
     ("policy", "field"),
-    [({"scale": -1}, "rounding.scale"), ({"scale": 9}, "rounding.scale"), ({"mode": "HALF"}, "rounding.mode")],
+    [
+        ({"scale": -1}, "rounding.scale"),
+        ({"scale": 9}, "rounding.scale"),
+        ({"mode": "HALF"}, "rounding.mode"),
+    ],
 )
 def test_invalid_rounding_policy(policy: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidTerms) as caught:
