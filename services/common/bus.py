@@ -10,21 +10,33 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from services.common.settings import PlatformSettings
+
 log = logging.getLogger(__name__)
-
-SUBJECTS = ["granary.>"]
-
 
 class EventBus:
     """Owns one NATS connection per process; relays, consumers and tools share it."""
 
-    def __init__(self, *, url: str, stream: str, duplicate_window_seconds: int, name: str) -> None:
+    def __init__(
+        self, *, url: str, stream: str, duplicate_window_seconds: int, name: str, subject_prefix: str = "granary"
+    ) -> None:
         self.url = url
         self.stream = stream
+        self.subject_prefix = subject_prefix
         self._duplicate_window = float(duplicate_window_seconds)
         self._name = name
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+
+    @classmethod
+    def from_settings(cls, platform: PlatformSettings, name: str) -> EventBus:
+        return cls(
+            url=platform.nats_url,
+            stream=platform.nats_stream,
+            duplicate_window_seconds=platform.nats_duplicate_window_seconds,
+            subject_prefix=platform.nats_subject_prefix,
+            name=name,
+        )
 
     @property
     def js(self) -> JetStreamContext:
@@ -56,12 +68,16 @@ class EventBus:
             await self.js.add_stream(
                 StreamConfig(
                     name=self.stream,
-                    subjects=SUBJECTS,
+                    subjects=[f"{self.subject_prefix}.>"],
                     storage=StorageType.FILE,
                     duplicate_window=self._duplicate_window,
                 )
             )
             log.info("created JetStream stream %s", self.stream)
+
+    def subject_for(self, event_type: str) -> str:
+        """``customer.party.created`` is published on ``granary.customer.party.created``."""
+        return f"{self.subject_prefix}.{event_type}"
 
     async def publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
         """Publishes and waits for the stream's ack; a duplicate Nats-Msg-Id is stored once."""

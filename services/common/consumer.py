@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from granary.v1 import events_pb2
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -22,10 +23,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from granary.v1 import events_pb2
 from services.common.bus import EventBus
 from services.common.clock import utcnow
-from services.common.envelope import nats_subject, parse_event
+from services.common.envelope import parse_event
 from services.common.identity import Caller, acting_as
 from services.common.messaging_schema import inbox, parked_events
 from services.common.telemetry import tracer
@@ -108,10 +108,10 @@ class EventConsumer:
             ack_wait=self._ack_wait,
             # Parking is ours: JetStream must keep redelivering until we decide.
             max_deliver=-1,
-            filter_subject=nats_subject(self.subscription.event_type),
+            filter_subject=self._bus.subject_for(self.subscription.event_type),
         )
         psub = await self._bus.js.pull_subscribe(
-            nats_subject(self.subscription.event_type),
+            self._bus.subject_for(self.subscription.event_type),
             durable=self.durable,
             stream=self._bus.stream,
             config=config,

@@ -12,12 +12,7 @@ from granary.v1 import events_pb2
 
 from services.common.clock import new_id, utcnow
 
-SUBJECT_PREFIX = "granary."
 MessageT = TypeVar("MessageT", bound=Message)
-
-
-def nats_subject(event_type: str) -> str:
-    return SUBJECT_PREFIX + event_type
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-from services.common.identity import METADATA_KEY, Caller, current_caller
+from services.common.grpc_errors import from_rpc_error
+from services.common.identity import METADATA_KEY, Caller, acting_as, current_caller
 
 StubT = TypeVar("StubT")
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
 
 
 class _DeadlineAndCaller(grpc.aio.UnaryUnaryClientInterceptor):
@@ -56,3 +60,14 @@ class ServiceChannels:
         channels, self._channels = self._channels, {}
         for channel in channels.values():
             await channel.close()
+
+
+async def call(
+    method: Callable[[RequestT], Awaitable[ResponseT]], request: RequestT, *, caller: Caller | None = None
+) -> ResponseT:
+    """Calls a stub method (as ``caller`` when given); a failure comes back as a RemoteError."""
+    with acting_as(caller) if caller is not None else contextlib.nullcontext():
+        try:
+            return await method(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None

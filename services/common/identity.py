@@ -130,3 +130,22 @@ def acting_as(caller: Caller | None) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+class ServiceIdentity:
+    """A service's own caller, re-signed shortly before it expires."""
+
+    _RENEW_BEFORE_SECONDS = 300
+
+    def __init__(self, signer: TokenSigner, service_name: str) -> None:
+        self._signer = signer
+        self._name = service_name
+        self._caller: Caller | None = None
+        self._expires_at = 0.0
+
+    def __call__(self) -> Caller:
+        if self._caller is None or self._expires_at - time.time() < self._RENEW_BEFORE_SECONDS:
+            self._caller = self._signer.service_caller(self._name)
+            claims = jwt.decode(self._caller.token, options={"verify_signature": False})
+            self._expires_at = float(claims["exp"])
+        return self._caller

@@ -33,7 +33,6 @@ outbox = Table(
     Column("seq", _SEQ, primary_key=True, autoincrement=True),
     Column("event_id", String(36), nullable=False, unique=True),
     Column("event_type", String(120), nullable=False),
-    Column("nats_subject", String(200), nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("headers", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

@@ -75,7 +75,7 @@ class OutboxRelay:
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox.c.seq, outbox.c.event_id, outbox.c.nats_subject, outbox.c.payload, outbox.c.headers)
+                    select(outbox.c.seq, outbox.c.event_id, outbox.c.event_type, outbox.c.payload, outbox.c.headers)
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.seq)
                     .limit(self._batch_size)
@@ -85,7 +85,7 @@ class OutboxRelay:
             return 0
         for row in rows:
             headers = {**(row.headers or {}), "Nats-Msg-Id": row.event_id}
-            await self._bus.publish(row.nats_subject, row.payload, headers)
+            await self._bus.publish(self._bus.subject_for(row.event_type), row.payload, headers)
         if self._after_publish is not None:
             await self._after_publish(rows)
         async with self._engine.begin() as conn:

@@ -10,20 +10,18 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import grpc
-import jwt
 
 from services.common.bus import EventBus
 from services.common.consumer import AfterCommit, EventConsumer, Subscription
 from services.common.db import create_engine, session_factory
 from services.common.grpc_client import ServiceChannels
 from services.common.grpc_server import GrpcServer
-from services.common.identity import Caller, TokenSigner
+from services.common.identity import ServiceIdentity, TokenSigner
 from services.common.relay import AfterPublish, OutboxRelay
 from services.common.settings import Settings
 from services.common.telemetry import setup_tracing, shutdown_tracing
@@ -65,12 +63,7 @@ class ServiceHost:
         self.signer = TokenSigner(platform.require_jwt_secret())
         self.engine = create_engine(self.service_settings.database_url)
         self.sessions = session_factory(self.engine)
-        self.bus = EventBus(
-            url=platform.nats_url,
-            stream=platform.nats_stream,
-            duplicate_window_seconds=platform.nats_duplicate_window_seconds,
-            name=name,
-        )
+        self.bus = EventBus.from_settings(platform, name)
         self.relay = OutboxRelay(
             engine=self.engine,
             bus=self.bus,
@@ -82,18 +75,12 @@ class ServiceHost:
             default_timeout=platform.grpc_deadline_seconds, fallback_caller=self.service_caller
         )
         self._consumer_after_commit = consumer_after_commit
-        self._service_caller: Caller | None = None
+        self.service_caller = ServiceIdentity(self.signer, name)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._server: GrpcServer | None = None
         self._app: ServiceApp | None = None
         self.port = 0
-
-    def service_caller(self) -> Caller:
-        """This service's own identity, renewed before it expires."""
-        if self._service_caller is None or _expires_soon(self._service_caller):
-            self._service_caller = self.signer.service_caller(self.name)
-        return self._service_caller
 
     def uow_factory(self, uow_type: type[UowT]) -> Callable[[], UowT]:
         def make() -> UowT:
@@ -167,11 +154,6 @@ class ServiceHost:
         await self.engine.dispose()
         shutdown_tracing()
         log.info("%s stopped", self.name)
-
-
-def _expires_soon(caller: Caller) -> bool:
-    exp = jwt.decode(caller.token, options={"verify_signature": False}).get("exp", 0)
-    return float(exp) - time.time() < 300
 
 
 async def serve_until_signalled(host: ServiceHost, app: ServiceApp) -> None:

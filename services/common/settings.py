@@ -33,7 +33,10 @@ class PlatformSettings(BaseSettings):
     )
     var_dir: Path = Field(Path("var"), description="Where local runs keep SQLite files, NATS data and logs.")
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server(s) with JetStream, comma-separated.")
-    nats_stream: str = Field("GRANARY", description="JetStream stream holding every `granary.>` event.")
+    nats_stream: str = Field("GRANARY", description="JetStream stream holding every event of this installation.")
+    nats_subject_prefix: str = Field(
+        "granary", description="First token of every event subject; lets installations share a NATS cluster."
+    )
     nats_duplicate_window_seconds: int = Field(
         600, description="JetStream de-duplication window for `Nats-Msg-Id` (seconds)."
     )

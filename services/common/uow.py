@@ -16,7 +16,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.clock import utcnow
-from services.common.envelope import OutgoingEvent, build_event, nats_subject
+from services.common.envelope import OutgoingEvent, build_event
 from services.common.messaging_schema import outbox
 
 
@@ -76,7 +76,6 @@ class UnitOfWork:
                     {
                         "event_id": e.id,
                         "event_type": e.type,
-                        "nats_subject": nats_subject(e.type),
                         "payload": e.to_bytes(),
                         "headers": headers,
                         "created_at": now,

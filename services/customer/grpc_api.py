@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-
 from granary.v1 import customer_pb2, customer_pb2_grpc
+
 from services.common.clock import as_utc
 from services.common.crypto import FieldCipher
 from services.common.errors import InvalidArgument

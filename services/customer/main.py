@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from granary.v1 import customer_pb2, customer_pb2_grpc
+
 from services.common.crypto import FieldCipher
 from services.common.runtime import ServiceApp, ServiceHost
 from services.customer import events

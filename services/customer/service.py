@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from granary.v1 import customer_pb2
 from sqlalchemy.exc import IntegrityError
 
-from granary.v1 import customer_pb2
 from services.common.clock import new_id, utcnow
 from services.common.crypto import FieldCipher
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
@@ -150,8 +150,9 @@ async def create_branch(
     if not code:
         raise InvalidArgument.for_field("code", "is required")
     async with uow:
-        if await uow.org.branch_by_code(code) is not None:
-            raise AlreadyExists(f"branch {code} exists", reason="BRANCH_EXISTS")
+        existing = await uow.org.branch_by_code(code)
+        if existing is not None:
+            raise AlreadyExists(f"branch {code} exists", reason="BRANCH_EXISTS", metadata={"branch_id": existing.id})
         if parent_id and await uow.org.branch(parent_id) is None:
             raise InvalidArgument.for_field("parent_id", "no such branch")
         branch = BranchRow(id=new_id(), code=code, name=name, parent_id=parent_id or None, created_at=utcnow())
@@ -176,8 +177,9 @@ async def create_staff(
     roles = check_roles(roles)
     password_hash = hash_password(password)
     async with uow:
-        if await uow.org.staff_by_username(username) is not None:
-            raise AlreadyExists(f"user {username} exists", reason="STAFF_EXISTS")
+        existing = await uow.org.staff_by_username(username)
+        if existing is not None:
+            raise AlreadyExists(f"user {username} exists", reason="STAFF_EXISTS", metadata={"staff_id": existing.id})
         if await uow.org.branch(branch_id) is None:
             raise InvalidArgument.for_field("branch_id", "no such branch")
         if superior_id and await uow.org.staff(superior_id) is None:

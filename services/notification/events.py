@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from granary.v1 import customer_pb2, events_pb2
+
 from services.common.consumer import Subscription
 from services.common.envelope import unpack
 from services.common.uow import UnitOfWork

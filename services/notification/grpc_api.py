@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-
 from granary.v1 import notification_pb2, notification_pb2_grpc
+
 from services.common.clock import as_utc
 from services.common.identity import require_caller
 from services.notification import service

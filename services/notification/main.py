@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from granary.v1 import notification_pb2, notification_pb2_grpc
+
 from services.common.runtime import ServiceApp, ServiceHost
 from services.notification import events
 from services.notification.grpc_api import NotificationServicer

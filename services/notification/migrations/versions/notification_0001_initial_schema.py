@@ -4,19 +4,18 @@ Revision ID: notification_0001
 Revises: 
 
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from services.common.messaging_schema import create_messaging_tables_v1, drop_messaging_tables_v1
 
-
 # revision identifiers, used by Alembic.
 revision: str = 'notification_0001'
-down_revision: Union[str, Sequence[str], None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,0 +1,1 @@
+"""The REST gateway: the one public entry of Granary."""

@@ -1,0 +1,147 @@
+"""The `granary` command: serve a process, migrate, run everything locally, operate events."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from services.common.settings import SERVICE_NAMES, Settings, settings_table
+
+PROCESS_NAMES = (*SERVICE_NAMES, "gateway")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.name == "gateway":
+        from gateway.main import serve
+
+        serve(settings)
+        return 0
+    from services.common.runtime import ServiceHost, serve_until_signalled
+
+    async def run() -> None:
+        host = ServiceHost(args.name, settings)
+        build = importlib.import_module(f"services.{args.name}.main").build
+        await serve_until_signalled(host, build(host))
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from services.common.migrations import upgrade
+
+    for name in [args.service] if args.service else SERVICE_NAMES:
+        url = settings.service(name).database_url
+        upgrade(name, url)
+        print(f"{name}: migrated to head")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from services.launcher import Launcher
+
+    return Launcher().run()
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    width = max(len(r[0]) for r in settings_table())
+    for variable, default, description in settings_table():
+        print(f"{variable:<{width}}  {default}\n{'':<{width}}  {description}")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
+    from services.common.bus import EventBus
+    from services.common.db import create_engine
+    from services.common.errors import DomainError
+    from services.common.parked import list_parked, replay_parked
+
+    async def run() -> int:
+        services = [args.service] if args.service else list(SERVICE_NAMES)
+        if args.action == "parked":
+            for name in services:
+                engine = create_engine(settings.service(name).database_url)
+                try:
+                    for p in await list_parked(engine, include_replayed=args.all):
+                        state = f"replayed {p.replayed_at:%Y-%m-%d %H:%M:%S}" if p.replayed_at else "parked"
+                        print(
+                            f"{name}\t{p.id}\t{p.consumer}\t{p.event_type}\t{p.event_id}\t"
+                            f"attempts={p.attempts}\t{state}\t{p.error}"
+                        )
+                finally:
+                    await engine.dispose()
+            return 0
+        if not args.service:
+            print("granary events replay needs --service", file=sys.stderr)
+            return 2
+        platform = settings.platform
+        bus = EventBus.from_settings(platform, "cli")
+        engine = create_engine(settings.service(args.service).database_url)
+        try:
+            await bus.connect()
+            for parked_id in args.ids:
+                try:
+                    await replay_parked(engine, bus, parked_id)
+                    print(f"{args.service}: replayed parked event {parked_id}")
+                except DomainError as exc:
+                    print(f"{args.service}: {exc.message}", file=sys.stderr)
+                    return 1
+        finally:
+            await bus.close()
+            await engine.dispose()
+        return 0
+
+    return asyncio.run(run())
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="granary", description="Granary credit platform")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run one process until SIGTERM")
+    serve.add_argument("name", choices=PROCESS_NAMES)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="bring service databases to the latest schema (safe to rerun)")
+    migrate.add_argument("--service", choices=SERVICE_NAMES)
+    migrate.set_defaults(func=cmd_migrate)
+
+    up = sub.add_parser("up", help="run everything on this machine with demo data (Ctrl-C stops all)")
+    up.set_defaults(func=cmd_up)
+
+    config = sub.add_parser("config", help="print every setting with its default")
+    config.set_defaults(func=cmd_config)
+
+    events = sub.add_parser("events", help="operate on events a consumer parked")
+    events_sub = events.add_subparsers(dest="action", required=True)
+    parked = events_sub.add_parser("parked", help="list parked events")
+    parked.add_argument("--service", choices=SERVICE_NAMES)
+    parked.add_argument("--all", action="store_true", help="include already replayed ones")
+    replay = events_sub.add_parser("replay", help="republish parked events once their cause is fixed")
+    replay.add_argument("ids", nargs="+", type=int)
+    replay.add_argument("--service", choices=SERVICE_NAMES, required=True)
+    events.set_defaults(func=cmd_events)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings()
+    _configure_logging(settings.platform.log_level)
+    return int(args.func(args, settings) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
