@@ -1,0 +1,3 @@
+"""Credit service: lending products, applications, credit lines, contracts and loans."""
+
+NAME = "credit"
