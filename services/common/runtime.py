@@ -61,6 +61,7 @@ class ServiceHost:
             self.service_settings.grpc_port = grpc_port
         platform = settings.platform
         self.signer = TokenSigner(platform.require_jwt_secret())
+        self.service_caller = ServiceIdentity(self.signer, name)
         self.engine = create_engine(self.service_settings.database_url)
         self.sessions = session_factory(self.engine)
         self.bus = EventBus.from_settings(platform, name)
@@ -75,7 +76,6 @@ class ServiceHost:
             default_timeout=platform.grpc_deadline_seconds, fallback_caller=self.service_caller
         )
         self._consumer_after_commit = consumer_after_commit
-        self.service_caller = ServiceIdentity(self.signer, name)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._server: GrpcServer | None = None

@@ -54,6 +54,8 @@ class UnitOfWork:
         session, self._session = self._session, None
         self._pending = []
         if session is not None:
+            # Detach first: rows read in this unit of work stay usable (a rollback would expire them).
+            session.expunge_all()
             await session.rollback()
             await session.close()
 
