@@ -1,0 +1,3 @@
+"""Field task service: officers' visits, surveys, post-loan checks and overdue follow-ups."""
+
+NAME = "fieldtask"
