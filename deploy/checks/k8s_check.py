@@ -54,7 +54,9 @@ COMPONENTS = (*GRPC_SERVICES, "gateway")
 #: Custom resources kubernetes-validate has no schema for (they only warn).
 CUSTOM_KINDS = {("postgresql.cnpg.io/v1", "Cluster"), ("monitoring.coreos.com/v1", "ServiceMonitor")}
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}
-SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|ENCRYPTION_KEY|PRIVATE_KEY|DATABASE_URL|_DSN$)", re.I)
+SECRET_NAME = re.compile(
+    r"(SECRET|PASSWORD|PASSWD|TOKEN|ENCRYPTION_KEY|PRIVATE_KEY|DATABASE_URL|_DSN$)", re.I
+)
 URL_WITH_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:([^@\s/]+)@", re.I)
 ENV_REF = re.compile(r"^\$\([A-Z_][A-Z0-9_]*\)$")
 
@@ -191,7 +193,9 @@ def base_manifests() -> dict[str, str]:
         "# Do not edit: change the chart, then run `python deploy/checks/k8s_check.py --write-base`.\n"
     )
     with helm.Chart.load(str(CHART_DIR)) as chart:
-        rendered = chart.render({"manifestStyle": "plain"}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        rendered = chart.render(
+            {"manifestStyle": "plain"}, name=RELEASE, namespace=NAMESPACE, is_install=True
+        )
     files: dict[str, str] = {}
     for path, text in sorted(rendered.items()):
         if path.endswith("NOTES.txt") or not parse_manifests([text]):
@@ -228,7 +232,9 @@ def check_base_fresh() -> list[str]:
         if not path.exists():
             problems.append(f"k8s/base/{name} is missing (run deploy/checks/k8s_check.py --write-base)")
         elif path.read_text() != text:
-            problems.append(f"k8s/base/{name} differs from the chart (run deploy/checks/k8s_check.py --write-base)")
+            problems.append(
+                f"k8s/base/{name} differs from the chart (run deploy/checks/k8s_check.py --write-base)"
+            )
     for extra in sorted(present - set(expected)):
         problems.append(f"k8s/base/{extra} is not generated from the chart")
     return problems
@@ -239,7 +245,9 @@ def check_base_fresh() -> list[str]:
 _validated: dict[tuple[str, str], str | None] = {}
 
 
-def validate_docs(docs: Iterable[Doc], versions: Iterable[str] = KUBE_VERSIONS) -> tuple[list[str], list[str]]:
+def validate_docs(
+    docs: Iterable[Doc], versions: Iterable[str] = KUBE_VERSIONS
+) -> tuple[list[str], list[str]]:
     """kubernetes-validate --strict per object and version. Returns (errors, warnings)."""
     utils = _kubernetes_validate()
     errors: list[str] = []
@@ -484,7 +492,11 @@ def _peer_ok(peers: list[Doc] | None, target: dict[str, str] | None) -> bool:
         if target is None:
             if "ipBlock" in peer or "namespaceSelector" in peer:
                 return True
-        elif "podSelector" in peer and "namespaceSelector" not in peer and _selects(peer["podSelector"], target):
+        elif (
+            "podSelector" in peer
+            and "namespaceSelector" not in peer
+            and _selects(peer["podSelector"], target)
+        ):
             return True
     return False
 
@@ -496,24 +508,31 @@ class Netpol:
 
     def isolated(self, labels: dict[str, str], direction: str) -> bool:
         return any(
-            direction in (p["spec"].get("policyTypes") or []) and _selects(p["spec"].get("podSelector"), labels)
+            direction in (p["spec"].get("policyTypes") or [])
+            and _selects(p["spec"].get("podSelector"), labels)
             for p in self.policies
         )
 
-    def _allowed(self, labels: dict[str, str], direction: str, peer: dict[str, str] | None, port: int, proto: str) -> bool:
+    def _allowed(
+        self, labels: dict[str, str], direction: str, peer: dict[str, str] | None, port: int, proto: str
+    ) -> bool:
         if not self.isolated(labels, direction):
             return True
         key, peer_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
         for p in self.policies:
             spec = p["spec"]
-            if direction not in (spec.get("policyTypes") or []) or not _selects(spec.get("podSelector"), labels):
+            if direction not in (spec.get("policyTypes") or []) or not _selects(
+                spec.get("podSelector"), labels
+            ):
                 continue
             for rule in spec.get(key) or []:
                 if _port_ok(rule, port, proto) and _peer_ok(rule.get(peer_key), peer):
                     return True
         return False
 
-    def can_connect(self, src: dict[str, str], dst: dict[str, str] | None, port: int, proto: str = "TCP") -> bool:
+    def can_connect(
+        self, src: dict[str, str], dst: dict[str, str] | None, port: int, proto: str = "TCP"
+    ) -> bool:
         """src pod -> dst pod (or an outside destination when dst is None) on port."""
         if not self._allowed(src, "Egress", dst, port, proto):
             return False
@@ -530,7 +549,9 @@ class Netpol:
                 continue
             for rule in spec.get("ingress") or []:
                 peers = rule.get("from")
-                if _port_ok(rule, port) and (not peers or any("podSelector" not in x or "namespaceSelector" in x for x in peers)):
+                if _port_ok(rule, port) and (
+                    not peers or any("podSelector" not in x or "namespaceSelector" in x for x in peers)
+                ):
                     return True
         return False
 
@@ -553,7 +574,9 @@ def check_network_policies(docs: list[Doc], nats_port: int = 4222, pg_port: int 
         pods[ident] = labels
         for direction in ("Ingress", "Egress"):
             if not net.isolated(labels, direction):
-                problems.append(f"{ident}: no NetworkPolicy isolates its {direction.lower()} (default deny missing)")
+                problems.append(
+                    f"{ident}: no NetworkPolicy isolates its {direction.lower()} (default deny missing)"
+                )
         for port, what in ((53, "DNS"), (pg_port, "PostgreSQL")):
             if not net.can_connect(labels, None, port, "UDP" if port == 53 else "TCP"):
                 problems.append(f"{ident}: egress to {what} ({port}) is blocked")
@@ -580,7 +603,9 @@ def check_network_policies(docs: list[Doc], nats_port: int = 4222, pg_port: int 
                 problems.append(f"{src} cannot reach {dst}:{port}")
     if "migrate" in by_component:
         for dst in GRPC_SERVICES:
-            if dst in by_component and net.can_connect(by_component["migrate"], by_component[dst], DEFAULT_GRPC_PORTS[dst]):
+            if dst in by_component and net.can_connect(
+                by_component["migrate"], by_component[dst], DEFAULT_GRPC_PORTS[dst]
+            ):
                 problems.append(f"migrate can reach {dst}'s gRPC port")
     return problems
 
@@ -659,7 +684,9 @@ def run_all(verbose: bool = True) -> list[str]:
     def report(title: str, found: list[str]) -> None:
         problems.extend(f"[{title}] {p}" for p in found)
         if verbose:
-            print(f"{'ok ' if not found else 'FAIL'} {title}" + (f" ({len(found)} problems)" if found else ""))
+            print(
+                f"{'ok ' if not found else 'FAIL'} {title}" + (f" ({len(found)} problems)" if found else "")
+            )
 
     all_warnings: set[str] = set()
     for profile in PROFILES:
@@ -667,7 +694,9 @@ def run_all(verbose: bool = True) -> list[str]:
         report(f"chart {profile}: lint", lint_chart(profile))
         errors, warnings = validate_docs(docs)
         all_warnings.update(warnings)
-        report(f"chart {profile}: kubernetes-validate --strict {KUBE_VERSIONS[0]}..{KUBE_VERSIONS[-1]}", errors)
+        report(
+            f"chart {profile}: kubernetes-validate --strict {KUBE_VERSIONS[0]}..{KUBE_VERSIONS[-1]}", errors
+        )
         report(f"chart {profile}: workloads", check_workloads(docs))
         report(f"chart {profile}: no secret values", check_no_secret_values(docs))
         report(f"chart {profile}: network policies", check_network_policies(docs))
