@@ -8,11 +8,6 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
-
-
-class ServiceBase(DeclarativeBase):
-    """Parent of every service's own declarative base (each service has its own metadata)."""
 
 
 def is_sqlite(url: str) -> bool:

@@ -6,13 +6,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import DateTime, Integer, Numeric, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
-
-from services.common.db import ServiceBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-class Base(ServiceBase):
-    __abstract__ = True
+class Base(DeclarativeBase):
+    """This service's own metadata: its migrations never see another service's tables."""
 
 
 class ProductRow(Base):

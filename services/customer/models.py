@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, LargeBinary, String
-from sqlalchemy.orm import Mapped, mapped_column
-
-from services.common.db import ServiceBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-class Base(ServiceBase):
-    __abstract__ = True
+class Base(DeclarativeBase):
+    """This service's own metadata: its migrations never see another service's tables."""
 
 
 class BranchRow(Base):
