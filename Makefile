@@ -9,6 +9,8 @@ PROTO_FILES := $(wildcard proto/granary/v1/*.proto)
 
 .PHONY: run test proto lint bench clean-var
 
+include deploy/k8s-check.mk
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

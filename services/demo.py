@@ -45,7 +45,8 @@ PEOPLE = [
 
 def _resident_id(county: str, birth: str, sequence: str) -> str:
     body = county + birth + sequence
-    return body + ric.calc_check_digit(body)
+    # stdnum expects the full number and ignores its last character.
+    return body + ric.calc_check_digit(body + "0")
 
 
 async def _existing_or_new(method, request, id_key: str, pick) -> str:  # type: ignore[no-untyped-def]

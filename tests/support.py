@@ -17,7 +17,7 @@ class BusNamespace:
     subject_prefix: str
 
 
-class SimulatedCrash(BaseException):  # noqa: N818 - it stands for a process dying, not an error
+class SimulatedCrash(BaseException):
     """Raised by a test hook to stop a component the way a killed process stops: no cleanup path."""
 
 

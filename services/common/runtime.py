@@ -18,7 +18,7 @@ import grpc
 
 from services.common.bus import EventBus
 from services.common.consumer import AfterCommit, EventConsumer, Subscription
-from services.common.db import create_engine, session_factory
+from services.common.db import create_engine, is_sqlite, session_factory
 from services.common.grpc_client import ServiceChannels
 from services.common.grpc_server import GrpcServer
 from services.common.identity import ServiceIdentity, TokenSigner
@@ -60,6 +60,11 @@ class ServiceHost:
         if grpc_port is not None:
             self.service_settings.grpc_port = grpc_port
         platform = settings.platform
+        if platform.env == "prod" and is_sqlite(self.service_settings.database_url):
+            raise RuntimeError(
+                f"GRANARY_{name.upper()}_DATABASE_URL is SQLite while GRANARY_ENV=prod: "
+                "production runs on PostgreSQL (set GRANARY_ENV=dev for a local run)"
+            )
         self.signer = TokenSigner(platform.require_jwt_secret())
         self.service_caller = ServiceIdentity(self.signer, name)
         self.engine = create_engine(self.service_settings.database_url)

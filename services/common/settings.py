@@ -29,7 +29,7 @@ class PlatformSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRANARY_", extra="ignore")
 
     env: Literal["dev", "prod"] = Field(
-        "prod", description="`dev` allows the conveniences of `granary up`; `prod` refuses weak secrets."
+        "prod", description="`prod` refuses SQLite databases (PostgreSQL only); `granary up` runs as `dev`."
     )
     var_dir: Path = Field(Path("var"), description="Where local runs keep SQLite files, NATS data and logs.")
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server(s) with JetStream, comma-separated.")

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 import pytest
 from google.protobuf.wrappers_pb2 import StringValue
+from granary.v1 import events_pb2
 from nats.js.errors import NotFoundError
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from granary.v1 import events_pb2
 from services.common import messaging_schema
 from services.common.bus import EventBus
 from services.common.consumer import EventConsumer, Subscription
