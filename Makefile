@@ -8,8 +8,7 @@ STAMP := $(VENV)/.installed
 PROTO_FILES := $(wildcard proto/granary/v1/*.proto)
 
 .PHONY: run test proto lint bench clean-var
-
-include deploy/k8s-check.mk
+.DEFAULT_GOAL := run
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,4 +33,7 @@ bench: $(STAMP)
 
 clean-var:
 	rm -rf var
+
+# Offline deployment checks (`make k8s-check`), kept beside the chart.
+include deploy/k8s-check.mk
 k8s-check: $(STAMP)
