@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from fastapi import APIRouter, Query, Request
 from granary.v1 import notification_pb2
 from pydantic import BaseModel
 
 from gateway.auth import CurrentUser
 from services.common.grpc_client import call
+from services.common.timestamps import from_timestamp
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -47,7 +46,7 @@ async def list_notifications(
                 title=n.title,
                 body=n.body,
                 source_event_type=n.source_event_type,
-                created_at=n.created_at.ToDatetime(tzinfo=UTC).isoformat(),
+                created_at=from_timestamp(n.created_at).isoformat(),
                 read=n.HasField("read_at"),
             )
             for n in reply.notifications

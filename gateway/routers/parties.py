@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request, status
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from services.common.grpc_client import call
+from services.common.timestamps import from_timestamp
 
 router = APIRouter(prefix="/parties", tags=["parties"])
 
@@ -65,7 +65,7 @@ class PartyRead(BaseModel):
             managing_officer_id=party.managing_officer_id,
             birth_date=party.birth_date or None,
             gender=party.gender or None,
-            created_at=party.created_at.ToDatetime(tzinfo=UTC).isoformat(),
+            created_at=from_timestamp(party.created_at).isoformat(),
             warnings=list(party.warnings),
         )
 

@@ -19,7 +19,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,24 +52,20 @@ def backoff_delay(attempt: int, base_seconds: float, cap_seconds: float = 60.0) 
 
 async def claim_inbox(session: AsyncSession, consumer: str, envelope: events_pb2.Event) -> bool:
     """Records the event as applied by this consumer; False when it already was."""
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     values = {
         "consumer": consumer,
         "event_id": envelope.id,
         "event_type": envelope.type,
         "processed_at": utcnow(),
     }
+    stmt: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         stmt = postgresql.insert(inbox).values(values).on_conflict_do_nothing()
     elif dialect == "sqlite":
         stmt = sqlite.insert(inbox).values(values).on_conflict_do_nothing()
-    else:  # pragma: no cover - only the two supported databases reach here
-        exists = await session.scalar(
-            select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == envelope.id)
-        )
-        if exists:
-            return False
-        stmt = insert(inbox).values(values)
+    else:
+        raise RuntimeError(f"unsupported database {dialect!r}: Granary runs on PostgreSQL or SQLite")
     result = await session.execute(stmt.returning(inbox.c.event_id))
     return result.first() is not None
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from granary.v1 import credit_pb2, credit_pb2_grpc
 
-from services.common.clock import as_utc
 from services.common.identity import require_caller
+from services.common.timestamps import to_timestamp
 from services.credit import service
 from services.credit.domain.product import method_from_column
 from services.credit.models import ProductRow
@@ -49,11 +47,6 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.GetProductResponse(product=product_to_proto(product))
 
 
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(as_utc(value))
-    return stamp
-
 
 def _amount(value: Decimal) -> str:
     return f"{value:.2f}"
@@ -78,5 +71,5 @@ def product_to_proto(product: ProductRow) -> credit_pb2.Product:
         max_term_months=product.max_term_months,
         annual_rate=_rate(product.annual_rate),
         repayment_method=service.METHOD_TO_PROTO[method_from_column(product.repayment_method)],
-        created_at=_timestamp(product.created_at),
+        created_at=to_timestamp(product.created_at),
     )

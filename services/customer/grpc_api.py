@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from granary.v1 import customer_pb2, customer_pb2_grpc
 
-from services.common.clock import as_utc
 from services.common.crypto import FieldCipher
 from services.common.errors import InvalidArgument
 from services.common.identity import require_caller
+from services.common.timestamps import to_timestamp
 from services.customer import service
 from services.customer.models import BranchRow, PartyRow, StaffRow
 
@@ -84,11 +83,6 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.AuthenticateStaffResponse(staff=staff_to_proto(staff))
 
 
-def _timestamp(value) -> Timestamp:  # type: ignore[no-untyped-def]
-    stamp = Timestamp()
-    stamp.FromDatetime(as_utc(value))
-    return stamp
-
 
 def party_to_proto(party: PartyRow) -> customer_pb2.Party:
     return customer_pb2.Party(
@@ -101,7 +95,7 @@ def party_to_proto(party: PartyRow) -> customer_pb2.Party:
         managing_officer_id=party.managing_officer_id,
         birth_date=party.birth_date.isoformat() if party.birth_date else "",
         gender=party.gender,
-        created_at=_timestamp(party.created_at),
+        created_at=to_timestamp(party.created_at),
         warnings=party.warnings,
     )
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from granary.v1 import fieldtask_pb2, fieldtask_pb2_grpc
 
-from services.common.clock import as_utc
 from services.common.identity import require_caller
+from services.common.timestamps import to_timestamp
 from services.fieldtask import service
 from services.fieldtask.domain.task import TaskStatus, TaskType
 from services.fieldtask.models import FieldTaskRow
@@ -46,11 +45,6 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.GetFieldTaskResponse(task=task_to_proto(task))
 
 
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(as_utc(value))
-    return stamp
-
 
 def task_to_proto(task: FieldTaskRow) -> fieldtask_pb2.FieldTask:
     return fieldtask_pb2.FieldTask(
@@ -61,7 +55,7 @@ def task_to_proto(task: FieldTaskRow) -> fieldtask_pb2.FieldTask:
         assignee_id=task.assignee_id,
         branch_id=task.branch_id,
         priority=task.priority,
-        due_at=_timestamp(task.due_at),
+        due_at=to_timestamp(task.due_at),
         origin=task.origin,
-        created_at=_timestamp(task.created_at),
+        created_at=to_timestamp(task.created_at),
     )

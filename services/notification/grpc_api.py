@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from granary.v1 import notification_pb2, notification_pb2_grpc
 
-from services.common.clock import as_utc
 from services.common.identity import require_caller
+from services.common.timestamps import to_timestamp
 from services.notification import service
 from services.notification.models import NotificationRow
 
@@ -34,8 +33,6 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
 
 
 def notification_to_proto(row: NotificationRow) -> notification_pb2.Notification:
-    created = Timestamp()
-    created.FromDatetime(as_utc(row.created_at))
     message = notification_pb2.Notification(
         id=row.id,
         recipient_id=row.recipient_id,
@@ -43,8 +40,8 @@ def notification_to_proto(row: NotificationRow) -> notification_pb2.Notification
         body=row.body,
         source_event_id=row.source_event_id,
         source_event_type=row.source_event_type,
-        created_at=created,
+        created_at=to_timestamp(row.created_at),
     )
     if row.read_at is not None:
-        message.read_at.FromDatetime(as_utc(row.read_at))
+        message.read_at.CopyFrom(to_timestamp(row.read_at))
     return message

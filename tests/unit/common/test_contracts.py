@@ -6,7 +6,6 @@ import importlib.util
 from pathlib import Path
 
 from google.protobuf.descriptor import FileDescriptor
-
 from granary.v1 import credit_pb2, customer_pb2, events_pb2, fieldtask_pb2, notification_pb2, process_pb2
 
 ROOT = Path(__file__).resolve().parents[3]
