@@ -20,6 +20,8 @@ def _configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Request logs of the HTTP client drown the launcher's own output.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -78,7 +80,7 @@ def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
                         state = f"replayed {p.replayed_at:%Y-%m-%d %H:%M:%S}" if p.replayed_at else "parked"
                         print(
                             f"{name}\t{p.id}\t{p.consumer}\t{p.event_type}\t{p.event_id}\t"
-                            f"attempts={p.attempts}\t{state}\t{p.error}"
+                            f"attempts={p.attempts}\t{state}\t{_one_line(p.error)}"
                         )
                 finally:
                     await engine.dispose()
@@ -104,6 +106,11 @@ def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def parser() -> argparse.ArgumentParser:
