@@ -101,7 +101,7 @@ async def test_a_served_process_drains_and_exits_on_sigterm(
         subprocess.run, [granary, "migrate", "--service", "notification"], env=env, capture_output=True, text=True
     )
     assert migrated.returncode == 0, migrated.stderr
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: ASYNC220 - starting a child does not block
         [granary, "serve", "notification"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
