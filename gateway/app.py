@@ -59,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(open_api)
     # Every other API route is authenticated by default.
     protected = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_user)])
+    # One line per resource router (customer, credit, field-task, notification, process).
     protected.include_router(parties.router)
     protected.include_router(notifications.router)
     app.include_router(protected)

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import grpc
-from granary.v1 import customer_pb2_grpc, notification_pb2_grpc
+from granary.v1 import (
+    credit_pb2_grpc,
+    customer_pb2_grpc,
+    fieldtask_pb2_grpc,
+    notification_pb2_grpc,
+    process_pb2_grpc,
+)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.grpc_client import ServiceChannels
@@ -15,9 +21,12 @@ class Backend:
         self._settings = settings
         self._channels = channels
         self.customer = channels.stub(self._address("customer"), customer_pb2_grpc.CustomerServiceStub)
+        self.credit = channels.stub(self._address("credit"), credit_pb2_grpc.CreditServiceStub)
+        self.fieldtask = channels.stub(self._address("fieldtask"), fieldtask_pb2_grpc.FieldTaskServiceStub)
         self.notification = channels.stub(
             self._address("notification"), notification_pb2_grpc.NotificationServiceStub
         )
+        self.process = channels.stub(self._address("process"), process_pb2_grpc.ProcessServiceStub)
 
     def _address(self, service: str) -> str:
         return self._settings.service(service).address
