@@ -11,6 +11,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from gateway import problems
 from gateway.auth import current_user
 from gateway.backend import Backend
+from gateway.idempotency import IdempotencyKeyMiddleware
 from gateway.routers import auth, health, notifications, parties
 from services.common.bus import EventBus
 from services.common.grpc_client import ServiceChannels
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     protected.include_router(notifications.router)
     app.include_router(protected)
 
+    app.add_middleware(IdempotencyKeyMiddleware)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     return app
 

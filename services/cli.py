@@ -108,6 +108,28 @@ def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from services.common.audit import verify_chain
+    from services.common.db import create_engine
+
+    async def run() -> int:
+        broken = 0
+        for name in [args.service] if args.service else SERVICE_NAMES:
+            engine = create_engine(settings.service(name).database_url)
+            try:
+                report = await verify_chain(engine)
+            finally:
+                await engine.dispose()
+            if report.intact:
+                print(f"{name}: audit chain intact ({report.entries} entries)")
+            else:
+                broken += 1
+                print(f"{name}: audit chain BROKEN at entry {report.broken_at_seq}: {report.reason}")
+        return 1 if broken else 0
+
+    return asyncio.run(run())
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -140,6 +162,12 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="+", type=int)
     replay.add_argument("--service", choices=SERVICE_NAMES, required=True)
     events.set_defaults(func=cmd_events)
+
+    audit = sub.add_parser("audit", help="check the tamper-evident audit log")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    verify = audit_sub.add_parser("verify", help="recompute every hash; exit 1 when a chain is broken")
+    verify.add_argument("--service", choices=SERVICE_NAMES)
+    audit.set_defaults(func=cmd_audit)
     return root
 
 

@@ -10,6 +10,8 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.common.grpc_errors import from_rpc_error
+from services.common.idempotency import METADATA_KEY as IDEMPOTENCY_KEY
+from services.common.idempotency import current_key as current_idempotency_key
 from services.common.identity import METADATA_KEY, Caller, acting_as, current_caller
 
 StubT = TypeVar("StubT")
@@ -25,8 +27,11 @@ class _DeadlineAndCaller(grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         caller = current_caller() or self._fallback()
         metadata = [
-            (k, v) for k, v in (client_call_details.metadata or ()) if k != METADATA_KEY
+            (k, v) for k, v in (client_call_details.metadata or ()) if k not in (METADATA_KEY, IDEMPOTENCY_KEY)
         ] + [(METADATA_KEY, caller.token)]
+        key = current_idempotency_key()
+        if key:
+            metadata.append((IDEMPOTENCY_KEY, key))
         details = grpc.aio.ClientCallDetails(
             method=client_call_details.method,
             # Every call has a deadline: a hung service must not hang its callers.

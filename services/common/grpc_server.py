@@ -13,8 +13,10 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
+from services.common import idempotency
 from services.common.errors import DomainError, Unauthenticated
 from services.common.grpc_errors import to_status
+from services.common.idempotency import IdempotencyStore
 from services.common.identity import METADATA_KEY, TokenSigner, acting_as
 
 log = logging.getLogger(__name__)
@@ -26,8 +28,9 @@ _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 class CallerAndErrorsInterceptor(grpc.aio.ServerInterceptor):
     """Verifies the caller's signed identity and maps domain errors to rich statuses."""
 
-    def __init__(self, signer: TokenSigner) -> None:
+    def __init__(self, signer: TokenSigner, idempotency: IdempotencyStore | None = None) -> None:
         self._signer = signer
+        self._idempotency = idempotency
 
     async def intercept_service(
         self,
@@ -40,7 +43,9 @@ class CallerAndErrorsInterceptor(grpc.aio.ServerInterceptor):
             return handler
         metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
         token = metadata.get(METADATA_KEY, "")
+        key = metadata.get(idempotency.METADATA_KEY) if idempotency.is_command(method) else None
         behaviour = handler.unary_unary
+        serialize = handler.response_serializer
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
@@ -48,7 +53,9 @@ class CallerAndErrorsInterceptor(grpc.aio.ServerInterceptor):
                     raise Unauthenticated("no caller identity on this call", reason="CALLER_MISSING")
                 caller = self._signer.verify(token)
                 with acting_as(caller):
-                    return await behaviour(request, context)
+                    if key is None or self._idempotency is None:
+                        return await behaviour(request, context)
+                    return await self._once(method, caller.user_id, key, request, context, behaviour, serialize)
             except DomainError as error:
                 await context.abort_with_status(to_status(error))
             except grpc.aio.AbortError:
@@ -61,8 +68,31 @@ class CallerAndErrorsInterceptor(grpc.aio.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(
             guarded,
             request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+            # A replayed response is already serialized.
+            response_serializer=lambda r: r if isinstance(r, bytes) else serialize(r),
         )
+
+    async def _once(
+        self,
+        method: str,
+        caller_id: str,
+        key: str,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        behaviour: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]],
+        serialize: Callable[[Any], bytes],
+    ) -> Any:
+        assert self._idempotency is not None
+        key = idempotency.check_key(key)
+        digest = idempotency.request_hash(request.SerializeToString(deterministic=True))
+        stored = await self._idempotency.replay(method=method, caller_id=caller_id, key=key, digest=digest)
+        if stored is not None:
+            return stored
+        response = await behaviour(request, context)
+        await self._idempotency.remember(
+            method=method, caller_id=caller_id, key=key, digest=digest, response=serialize(response)
+        )
+        return response
 
 
 class GrpcServer:
@@ -74,9 +104,10 @@ class GrpcServer:
         signer: TokenSigner,
         register: Callable[[grpc.aio.Server], None],
         service_names: Sequence[str],
+        idempotency_store: IdempotencyStore | None = None,
     ) -> None:
         self._server = grpc.aio.server(
-            interceptors=[aio_server_interceptor(), CallerAndErrorsInterceptor(signer)],
+            interceptors=[aio_server_interceptor(), CallerAndErrorsInterceptor(signer, idempotency_store)],
             options=[("grpc.so_reuseport", 0)],
         )
         register(self._server)

@@ -84,3 +84,47 @@ def create_messaging_tables_v1(bind: Connection) -> None:
 
 def drop_messaging_tables_v1(bind: Connection) -> None:
     metadata.drop_all(bind=bind, tables=[outbox, inbox, parked_events])
+
+
+# --------------------------------------------------------------------------- v2: audit, idempotency
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("actor_id", String(80), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_roles", JSON, nullable=False),
+    Column("actor_branch_id", String(36), nullable=False),
+    Column("action", String(80), nullable=False),
+    Column("entity_type", String(80), nullable=False),
+    Column("entity_id", String(80), nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("trace_id", String(32), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_entity", "entity_type", "entity_id"),
+    Index("ix_audit_log_actor", "actor_id", "occurred_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("method", String(200), primary_key=True),
+    Column("caller_id", String(80), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def create_platform_tables_v2(bind: Connection) -> None:
+    """Second platform step of every service's migrations: the audit log and idempotency keys."""
+    metadata.create_all(bind=bind, tables=[audit_log, idempotency_keys])
+
+
+def drop_platform_tables_v2(bind: Connection) -> None:
+    metadata.drop_all(bind=bind, tables=[audit_log, idempotency_keys])

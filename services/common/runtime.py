@@ -21,6 +21,7 @@ from services.common.consumer import AfterCommit, EventConsumer, Subscription
 from services.common.db import create_engine, is_sqlite, session_factory
 from services.common.grpc_client import ServiceChannels
 from services.common.grpc_server import GrpcServer
+from services.common.idempotency import IdempotencyStore
 from services.common.identity import ServiceIdentity, TokenSigner
 from services.common.relay import AfterPublish, OutboxRelay
 from services.common.settings import Settings
@@ -106,6 +107,7 @@ class ServiceHost:
             signer=self.signer,
             register=app.register,
             service_names=app.service_names,
+            idempotency_store=IdempotencyStore(self.engine),
         )
         self.port = self._server.port
         platform = self.settings.platform

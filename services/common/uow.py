@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from google.protobuf.message import Message
 from opentelemetry import propagate
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.common.audit import AuditEntry, sqlite_chain_lock
+from services.common.audit import append as append_audit
 from services.common.clock import utcnow
 from services.common.envelope import OutgoingEvent, build_event
 from services.common.messaging_schema import outbox
@@ -32,6 +34,7 @@ class UnitOfWork:
         self._source = source
         self._on_commit = on_commit
         self._pending: list[OutgoingEvent] = []
+        self._audit: list[AuditEntry] = []
         self._session: AsyncSession | None = None
 
     @property
@@ -43,6 +46,7 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self._session = self._sessions()
         self._pending = []
+        self._audit = []
         return self
 
     async def __aexit__(
@@ -53,6 +57,7 @@ class UnitOfWork:
     ) -> None:
         session, self._session = self._session, None
         self._pending = []
+        self._audit = []
         if session is not None:
             # Detach first: rows read in this unit of work stay usable (a rollback would expire them).
             session.expunge_all()
@@ -65,8 +70,25 @@ class UnitOfWork:
         self._pending.append(event)
         return event.id
 
+    def audit(self, action: str, entity_type: str, entity_id: str, details: dict[str, Any] | None = None) -> None:
+        """Records who did what to which entity; written to the audit chain only if this commits.
+
+        ``details`` must not hold personal data in clear (mask it): the log is kept for ever.
+        """
+        self._audit.append(AuditEntry(action, entity_type, entity_id, dict(details or {})))
+
     async def commit(self) -> None:
+        lock = sqlite_chain_lock(self.session) if self._audit else None
+        if lock is None:
+            await self._commit()
+            return
+        async with lock:
+            await self._commit()
+
+    async def _commit(self) -> None:
         session = self.session
+        if self._audit:
+            await append_audit(session, self._audit)
         if self._pending:
             headers: dict[str, str] = {}
             # The trace of the request that changed the state continues in whoever consumes it.
@@ -88,5 +110,6 @@ class UnitOfWork:
         await session.commit()
         had_events = bool(self._pending)
         self._pending = []
+        self._audit = []
         if had_events and self._on_commit is not None:
             self._on_commit()
