@@ -12,7 +12,7 @@ from gateway import problems
 from gateway.auth import current_user
 from gateway.backend import Backend
 from gateway.idempotency import IdempotencyKeyMiddleware
-from gateway.routers import auth, health, notifications, parties
+from gateway.routers import audit, auth, health, notifications, parties
 from services.common.bus import EventBus
 from services.common.grpc_client import ServiceChannels
 from services.common.identity import ServiceIdentity, TokenSigner
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Every other API route is authenticated by default.
     protected = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_user)])
     # One line per resource router (customer, credit, field-task, notification, process).
+    protected.include_router(audit.router)
     protected.include_router(parties.router)
     protected.include_router(notifications.router)
     app.include_router(protected)

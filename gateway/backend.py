@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 from granary.v1 import (
+    audit_pb2_grpc,
     credit_pb2_grpc,
     customer_pb2_grpc,
     fieldtask_pb2_grpc,
@@ -27,6 +28,10 @@ class Backend:
             self._address("notification"), notification_pb2_grpc.NotificationServiceStub
         )
         self.process = channels.stub(self._address("process"), process_pb2_grpc.ProcessServiceStub)
+
+    def audit(self, service: str) -> audit_pb2_grpc.AuditServiceStub:
+        """Every service serves its own audit log."""
+        return self._channels.stub(self._address(service), audit_pb2_grpc.AuditServiceStub)
 
     def _address(self, service: str) -> str:
         return self._settings.service(service).address

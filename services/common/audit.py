@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from opentelemetry import trace
@@ -123,34 +122,27 @@ async def verify_chain(engine: AsyncEngine) -> ChainReport:
     return ChainReport(count, None, "intact")
 
 
-@dataclass(frozen=True)
-class AuditRecord:
-    seq: int
-    occurred_at: datetime
-    actor_id: str
-    action: str
-    entity_type: str
-    entity_id: str
-    details: dict[str, Any]
-
-
-async def entries_for(engine: AsyncEngine, entity_type: str, entity_id: str) -> list[AuditRecord]:
-    query = (
-        select(audit_log)
-        .where(audit_log.c.entity_type == entity_type, audit_log.c.entity_id == entity_id)
-        .order_by(audit_log.c.seq)
-    )
+async def list_entries(
+    engine: AsyncEngine,
+    *,
+    entity_type: str = "",
+    entity_id: str = "",
+    actor_id: str = "",
+    action: str = "",
+    limit: int,
+    before_seq: int | None = None,
+) -> list[dict[str, Any]]:
+    """Newest first, filtered; ``before_seq`` continues a page."""
+    query = select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)
+    for column, value in (
+        (audit_log.c.entity_type, entity_type),
+        (audit_log.c.entity_id, entity_id),
+        (audit_log.c.actor_id, actor_id),
+        (audit_log.c.action, action),
+    ):
+        if value:
+            query = query.where(column == value)
+    if before_seq is not None:
+        query = query.where(audit_log.c.seq < before_seq)
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).mappings().all()
-    return [
-        AuditRecord(
-            seq=r["seq"],
-            occurred_at=as_utc(r["occurred_at"]),
-            actor_id=r["actor_id"],
-            action=r["action"],
-            entity_type=r["entity_type"],
-            entity_id=r["entity_id"],
-            details=r["details"],
-        )
-        for r in rows
-    ]
+        return [dict(r) for r in (await conn.execute(query)).mappings().all()]

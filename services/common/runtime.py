@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import grpc
+from granary.v1 import audit_pb2, audit_pb2_grpc
 
+from services.common.audit_api import AuditServicer
 from services.common.bus import EventBus
 from services.common.consumer import AfterCommit, EventConsumer, Subscription
 from services.common.db import create_engine, is_sqlite, session_factory
@@ -101,12 +103,18 @@ class ServiceHost:
         setup_tracing(self.name, self.settings.platform.otel_exporter)
         self._app = app
         await self.bus.connect()
+        audit = AuditServicer(self.engine)
+
+        def register(server: grpc.aio.Server) -> None:
+            app.register(server)
+            audit_pb2_grpc.add_AuditServiceServicer_to_server(audit, server)
+
         self._server = GrpcServer(
             host=self.service_settings.grpc_host,
             port=self.service_settings.grpc_port,
             signer=self.signer,
-            register=app.register,
-            service_names=app.service_names,
+            register=register,
+            service_names=[*app.service_names, audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name],
             idempotency_store=IdempotencyStore(self.engine),
         )
         self.port = self._server.port

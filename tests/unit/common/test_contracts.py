@@ -6,7 +6,15 @@ import importlib.util
 from pathlib import Path
 
 from google.protobuf.descriptor import FileDescriptor
-from granary.v1 import credit_pb2, customer_pb2, events_pb2, fieldtask_pb2, notification_pb2, process_pb2
+from granary.v1 import (
+    audit_pb2,
+    credit_pb2,
+    customer_pb2,
+    events_pb2,
+    fieldtask_pb2,
+    notification_pb2,
+    process_pb2,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -39,6 +47,7 @@ def test_a_changed_proto_is_detected(tmp_path: Path, monkeypatch) -> None:  # ty
 
 
 SERVICE_FILES: list[FileDescriptor] = [
+    audit_pb2.DESCRIPTOR,
     customer_pb2.DESCRIPTOR,
     credit_pb2.DESCRIPTOR,
     fieldtask_pb2.DESCRIPTOR,

@@ -1,0 +1,121 @@
+"""/api/v1/audit: the tamper-evident audit trail of every service (auditors, administrators)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from gateway.auth import CurrentUser, RequireRoles
+from granary.v1 import audit_pb2
+from services.common.grpc_client import call
+from services.common.grpc_errors import RemoteError
+from services.common.settings import SERVICE_NAMES
+from services.common.timestamps import from_timestamp
+
+router = APIRouter(
+    prefix="/audit", tags=["audit"], dependencies=[Depends(RequireRoles("auditor", "admin"))]
+)
+
+ServiceName = Literal["customer", "credit", "fieldtask", "notification", "process"]
+
+
+class AuditEntryRead(BaseModel):
+    seq: int
+    occurred_at: str
+    actor_id: str
+    actor_roles: list[str]
+    actor_branch_id: str
+    action: str
+    entity_type: str
+    entity_id: str
+    details: dict[str, Any]
+    trace_id: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryRead]
+    next_cursor: str | None
+
+
+class ChainRead(BaseModel):
+    service: str
+    intact: bool | None
+    entries: int
+    broken_at_seq: int | None
+    reason: str
+
+
+@router.get("", response_model=AuditPage)
+async def list_audit_entries(
+    request: Request,
+    user: CurrentUser,
+    service: ServiceName,
+    entity_type: str = "",
+    entity_id: str = "",
+    actor_id: str = "",
+    action: str = "",
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str = "",
+) -> AuditPage:
+    reply = await call(
+        request.app.state.backend.audit(service).ListAuditEntries,
+        audit_pb2.ListAuditEntriesRequest(
+            entity_type=entity_type,
+            entity_id=entity_id,
+            actor_id=actor_id,
+            action=action,
+            page_size=limit,
+            page_token=cursor,
+        ),
+        caller=user,
+    )
+    return AuditPage(
+        items=[
+            AuditEntryRead(
+                seq=e.seq,
+                occurred_at=from_timestamp(e.occurred_at).isoformat(),
+                actor_id=e.actor_id,
+                actor_roles=list(e.actor_roles),
+                actor_branch_id=e.actor_branch_id,
+                action=e.action,
+                entity_type=e.entity_type,
+                entity_id=e.entity_id,
+                details=json.loads(e.details_json or "{}"),
+                trace_id=e.trace_id,
+                hash=e.hash,
+            )
+            for e in reply.entries
+        ],
+        next_cursor=reply.next_page_token or None,
+    )
+
+
+@router.get("/verify", response_model=list[ChainRead])
+async def verify_audit_chains(request: Request, user: CurrentUser) -> list[ChainRead]:
+    """Recomputes every service's hash chain; a broken link names the first bad entry."""
+    results: list[ChainRead] = []
+    for service in SERVICE_NAMES:
+        try:
+            reply = await call(
+                request.app.state.backend.audit(service).VerifyAuditChain,
+                audit_pb2.VerifyAuditChainRequest(),
+                caller=user,
+            )
+        except RemoteError as exc:
+            # One unreachable service must not hide the verdict on the others.
+            results.append(ChainRead(service=service, intact=None, entries=0, broken_at_seq=None, reason=str(exc)))
+            continue
+        results.append(
+            ChainRead(
+                service=service,
+                intact=reply.intact,
+                entries=reply.entries,
+                broken_at_seq=reply.broken_at_seq or None,
+                reason=reply.reason,
+            )
+        )
+    return results

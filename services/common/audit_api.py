@@ -1,0 +1,77 @@
+"""AuditService: every service answers auditors' questions about its own audit log."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+from granary.v1 import audit_pb2, audit_pb2_grpc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.audit import list_entries, verify_chain
+from services.common.errors import PermissionDenied
+from services.common.identity import require_caller
+from services.common.pagination import decode_cursor, encode_cursor, page_size
+from services.common.timestamps import to_timestamp
+
+AUDIT_READERS = ("auditor", "admin")
+
+
+def _require_reader() -> None:
+    if not require_caller().has_role(*AUDIT_READERS):
+        raise PermissionDenied("only auditors and administrators read the audit log")
+
+
+class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def ListAuditEntries(
+        self, request: audit_pb2.ListAuditEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> audit_pb2.ListAuditEntriesResponse:
+        _require_reader()
+        limit = page_size(request.page_size)
+        cursor = decode_cursor(request.page_token, 1)
+        rows = await list_entries(
+            self._engine,
+            entity_type=request.entity_type,
+            entity_id=request.entity_id,
+            actor_id=request.actor_id,
+            action=request.action,
+            limit=limit + 1,
+            before_seq=int(cursor[0]) if cursor else None,
+        )
+        token = encode_cursor([rows[limit - 1]["seq"]]) if len(rows) > limit else ""
+        return audit_pb2.ListAuditEntriesResponse(
+            entries=[
+                audit_pb2.AuditEntry(
+                    seq=r["seq"],
+                    id=r["id"],
+                    occurred_at=to_timestamp(r["occurred_at"]),
+                    actor_id=r["actor_id"],
+                    actor_kind=r["actor_kind"],
+                    actor_roles=r["actor_roles"],
+                    actor_branch_id=r["actor_branch_id"],
+                    action=r["action"],
+                    entity_type=r["entity_type"],
+                    entity_id=r["entity_id"],
+                    details_json=json.dumps(r["details"], ensure_ascii=False, sort_keys=True),
+                    trace_id=r["trace_id"],
+                    hash=r["hash"],
+                )
+                for r in rows[:limit]
+            ],
+            next_page_token=token,
+        )
+
+    async def VerifyAuditChain(
+        self, request: audit_pb2.VerifyAuditChainRequest, context: grpc.aio.ServicerContext
+    ) -> audit_pb2.VerifyAuditChainResponse:
+        _require_reader()
+        report = await verify_chain(self._engine)
+        return audit_pb2.VerifyAuditChainResponse(
+            intact=report.intact,
+            entries=report.entries,
+            broken_at_seq=report.broken_at_seq or 0,
+            reason=report.reason,
+        )
