@@ -6,10 +6,10 @@ import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from granary.v1 import audit_pb2
 from pydantic import BaseModel
 
 from gateway.auth import CurrentUser, RequireRoles
-from granary.v1 import audit_pb2
 from services.common.grpc_client import call
 from services.common.grpc_errors import RemoteError
 from services.common.settings import SERVICE_NAMES
