@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 from granary.v1 import customer_pb2, customer_pb2_grpc
 
 from services.common.crypto import FieldCipher
 from services.common.runtime import ServiceApp, ServiceHost
 from services.customer import events
+from services.customer.domain.segmentation import TierRules
 from services.customer.grpc_api import CustomerServicer
+from services.customer.remote import RemoteViewSources
 from services.customer.service import CustomerUnitOfWork
 
 
@@ -15,7 +19,13 @@ def build(host: ServiceHost) -> ServiceApp:
     key = host.settings.platform.field_encryption_key.get_secret_value()
     if not key:
         raise RuntimeError("GRANARY_FIELD_ENCRYPTION_KEY must be set (base64 of 32 random bytes)")
-    servicer = CustomerServicer(uow=host.uow_factory(CustomerUnitOfWork), cipher=FieldCipher(key))
+    rules_json = os.environ.get("GRANARY_CUSTOMER_TIER_RULES", "")
+    servicer = CustomerServicer(
+        uow=host.uow_factory(CustomerUnitOfWork),
+        cipher=FieldCipher(key),
+        sources=RemoteViewSources(channels=host.channels, address_of=host.address_of),
+        tier_rules=TierRules.from_json(rules_json) if rules_json else TierRules(),
+    )
     return ServiceApp(
         register=lambda server: customer_pb2_grpc.add_CustomerServiceServicer_to_server(servicer, server),
         service_names=[customer_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name],

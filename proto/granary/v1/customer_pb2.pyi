@@ -54,6 +54,22 @@ class Party(_message.Message):
     GENDER_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
+    ID_TYPE_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    REGION_CODE_FIELD_NUMBER: _builtins.int
+    OCCUPATION_FIELD_NUMBER: _builtins.int
+    LEGAL_REPRESENTATIVE_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    TIER_VALUE_FIELD_NUMBER: _builtins.int
+    TIER_ACTIVITY_FIELD_NUMBER: _builtins.int
+    TIER_RISK_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_ID_FIELD_NUMBER: _builtins.int
+    IMPORT_BATCH_ID_FIELD_NUMBER: _builtins.int
+    IMPORT_FILE_FIELD_NUMBER: _builtins.int
+    IMPORT_ROW_FIELD_NUMBER: _builtins.int
+    ID_NUMBER_FIELD_NUMBER: _builtins.int
+    MOBILE_E164_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     kind: Global___PartyKind.ValueType
     name: _builtins.str
@@ -67,12 +83,35 @@ class Party(_message.Message):
     """ISO date derived from a resident ID, empty otherwise."""
     gender: _builtins.str
     """"male" / "female" derived from a resident ID, empty otherwise."""
+    id_type: _builtins.str
+    """RESIDENT_ID, RESIDENCE_PERMIT_HMT, FOREIGN_PERMANENT_RESIDENT, PASSPORT, USCC."""
+    address: _builtins.str
+    region_code: _builtins.str
+    """12-digit statistical region code (province..village), empty when unknown."""
+    occupation: _builtins.str
+    legal_representative: _builtins.str
+    stage: _builtins.str
+    """lead, prospect, applicant, borrower, repeat_borrower."""
+    tier_value: _builtins.str
+    tier_activity: _builtins.str
+    tier_risk: _builtins.str
+    merged_into_id: _builtins.str
+    """Set when this record was merged into another one; it is kept, not deleted."""
+    import_batch_id: _builtins.str
+    """Provenance of imported records."""
+    import_file: _builtins.str
+    import_row: _builtins.int
+    id_number: _builtins.str
+    """Only when the caller asked for and may see clear values (each such read is audited)."""
+    mobile_e164: _builtins.str
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Accepted but noteworthy facts about the input, e.g. an unknown county code."""
 
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -87,10 +126,26 @@ class Party(_message.Message):
         gender: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         warnings: _abc.Iterable[_builtins.str] | None = ...,
+        id_type: _builtins.str = ...,
+        address: _builtins.str = ...,
+        region_code: _builtins.str = ...,
+        occupation: _builtins.str = ...,
+        legal_representative: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        tier_value: _builtins.str = ...,
+        tier_activity: _builtins.str = ...,
+        tier_risk: _builtins.str = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        merged_into_id: _builtins.str = ...,
+        import_batch_id: _builtins.str = ...,
+        import_file: _builtins.str = ...,
+        import_row: _builtins.int = ...,
+        id_number: _builtins.str = ...,
+        mobile_e164: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "branch_id", b"branch_id", "created_at", b"created_at", "gender", b"gender", "id", b"id", "id_number_masked", b"id_number_masked", "kind", b"kind", "managing_officer_id", b"managing_officer_id", "mobile_masked", b"mobile_masked", "name", b"name", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "birth_date", b"birth_date", "branch_id", b"branch_id", "created_at", b"created_at", "gender", b"gender", "id", b"id", "id_number", b"id_number", "id_number_masked", b"id_number_masked", "id_type", b"id_type", "import_batch_id", b"import_batch_id", "import_file", b"import_file", "import_row", b"import_row", "kind", b"kind", "legal_representative", b"legal_representative", "managing_officer_id", b"managing_officer_id", "merged_into_id", b"merged_into_id", "mobile_e164", b"mobile_e164", "mobile_masked", b"mobile_masked", "name", b"name", "occupation", b"occupation", "region_code", b"region_code", "stage", b"stage", "tags", b"tags", "tier_activity", b"tier_activity", "tier_risk", b"tier_risk", "tier_value", b"tier_value", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -106,6 +161,13 @@ class CreatePartyRequest(_message.Message):
     MOBILE_FIELD_NUMBER: _builtins.int
     BRANCH_ID_FIELD_NUMBER: _builtins.int
     MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    ID_TYPE_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    REGION_CODE_FIELD_NUMBER: _builtins.int
+    OCCUPATION_FIELD_NUMBER: _builtins.int
+    LEGAL_REPRESENTATIVE_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
     kind: Global___PartyKind.ValueType
     name: _builtins.str
     id_number: _builtins.str
@@ -115,6 +177,16 @@ class CreatePartyRequest(_message.Message):
     """Empty: the caller's branch."""
     managing_officer_id: _builtins.str
     """Empty: the caller."""
+    id_type: _builtins.str
+    """Empty: RESIDENT_ID for a person, USCC otherwise."""
+    address: _builtins.str
+    region_code: _builtins.str
+    occupation: _builtins.str
+    legal_representative: _builtins.str
+    stage: _builtins.str
+    """Empty: prospect."""
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -124,10 +196,17 @@ class CreatePartyRequest(_message.Message):
         mobile: _builtins.str = ...,
         branch_id: _builtins.str = ...,
         managing_officer_id: _builtins.str = ...,
+        id_type: _builtins.str = ...,
+        address: _builtins.str = ...,
+        region_code: _builtins.str = ...,
+        occupation: _builtins.str = ...,
+        legal_representative: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "id_number", b"id_number", "kind", b"kind", "managing_officer_id", b"managing_officer_id", "mobile", b"mobile", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branch_id", b"branch_id", "id_number", b"id_number", "id_type", b"id_type", "kind", b"kind", "legal_representative", b"legal_representative", "managing_officer_id", b"managing_officer_id", "mobile", b"mobile", "name", b"name", "occupation", b"occupation", "region_code", b"region_code", "stage", b"stage", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -158,15 +237,19 @@ class GetPartyRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTY_ID_FIELD_NUMBER: _builtins.int
+    UNMASKED_FIELD_NUMBER: _builtins.int
     party_id: _builtins.str
+    unmasked: _builtins.bool
+    """Ask for the clear ID number and mobile (roles admin, risk_director); audited."""
     def __init__(
         self,
         *,
         party_id: _builtins.str = ...,
+        unmasked: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["party_id", b"party_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party_id", b"party_id", "unmasked", b"unmasked"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -200,10 +283,13 @@ class Branch(_message.Message):
     CODE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     PARENT_ID_FIELD_NUMBER: _builtins.int
+    DEPTH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     code: _builtins.str
     name: _builtins.str
     parent_id: _builtins.str
+    depth: _builtins.int
+    """0 for a root branch."""
     def __init__(
         self,
         *,
@@ -211,10 +297,11 @@ class Branch(_message.Message):
         code: _builtins.str = ...,
         name: _builtins.str = ...,
         parent_id: _builtins.str = ...,
+        depth: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "id", b"id", "name", b"name", "parent_id", b"parent_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "depth", b"depth", "id", b"id", "name", b"name", "parent_id", b"parent_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -275,13 +362,23 @@ class Staff(_message.Message):
     ROLES_FIELD_NUMBER: _builtins.int
     BRANCH_ID_FIELD_NUMBER: _builtins.int
     SUPERIOR_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    REGIONS_SERVED_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     username: _builtins.str
     display_name: _builtins.str
     branch_id: _builtins.str
     superior_id: _builtins.str
+    phone: _builtins.str
+    """E.164 work phone, empty when unknown."""
+    active: _builtins.bool
     @_builtins.property
     def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def regions_served(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """12-digit region codes whose leads this account manager serves (subtrees)."""
+
     def __init__(
         self,
         *,
@@ -291,10 +388,13 @@ class Staff(_message.Message):
         roles: _abc.Iterable[_builtins.str] | None = ...,
         branch_id: _builtins.str = ...,
         superior_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        regions_served: _abc.Iterable[_builtins.str] | None = ...,
+        active: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "display_name", b"display_name", "id", b"id", "roles", b"roles", "superior_id", b"superior_id", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "branch_id", b"branch_id", "display_name", b"display_name", "id", b"id", "phone", b"phone", "regions_served", b"regions_served", "roles", b"roles", "superior_id", b"superior_id", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -310,13 +410,18 @@ class CreateStaffRequest(_message.Message):
     ROLES_FIELD_NUMBER: _builtins.int
     BRANCH_ID_FIELD_NUMBER: _builtins.int
     SUPERIOR_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    REGIONS_SERVED_FIELD_NUMBER: _builtins.int
     username: _builtins.str
     display_name: _builtins.str
     password: _builtins.str
     branch_id: _builtins.str
     superior_id: _builtins.str
+    phone: _builtins.str
     @_builtins.property
     def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def regions_served(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -326,10 +431,12 @@ class CreateStaffRequest(_message.Message):
         roles: _abc.Iterable[_builtins.str] | None = ...,
         branch_id: _builtins.str = ...,
         superior_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        regions_served: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "display_name", b"display_name", "password", b"password", "roles", b"roles", "superior_id", b"superior_id", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "display_name", b"display_name", "password", b"password", "phone", b"phone", "regions_served", b"regions_served", "roles", b"roles", "superior_id", b"superior_id", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -432,3 +539,2497 @@ class PartyCreated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PartyCreated: _TypeAlias = PartyCreated  # noqa: Y015
+
+@_typing.final
+class SearchPartiesRequest(_message.Message):
+    """------------------------------------------------------------------ parties"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_PREFIX_FIELD_NUMBER: _builtins.int
+    ID_NUMBER_FIELD_NUMBER: _builtins.int
+    MOBILE_FIELD_NUMBER: _builtins.int
+    REGION_CODE_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    INCLUDE_MERGED_FIELD_NUMBER: _builtins.int
+    name_prefix: _builtins.str
+    """Prefix of the name."""
+    id_number: _builtins.str
+    """Exact, through the keyed hash."""
+    mobile: _builtins.str
+    region_code: _builtins.str
+    """Any level: the whole subtree matches."""
+    tag: _builtins.str
+    tier: _builtins.str
+    """Matches any of the three tier dimensions."""
+    stage: _builtins.str
+    managing_officer_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    include_merged: _builtins.bool
+    def __init__(
+        self,
+        *,
+        name_prefix: _builtins.str = ...,
+        id_number: _builtins.str = ...,
+        mobile: _builtins.str = ...,
+        region_code: _builtins.str = ...,
+        tag: _builtins.str = ...,
+        tier: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        include_merged: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id_number", b"id_number", "include_merged", b"include_merged", "managing_officer_id", b"managing_officer_id", "mobile", b"mobile", "name_prefix", b"name_prefix", "page_size", b"page_size", "page_token", b"page_token", "region_code", b"region_code", "stage", b"stage", "tag", b"tag", "tier", b"tier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchPartiesRequest: _TypeAlias = SearchPartiesRequest  # noqa: Y015
+
+@_typing.final
+class SearchPartiesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def parties(self) -> _containers.RepeatedCompositeFieldContainer[Global___Party]: ...
+    def __init__(
+        self,
+        *,
+        parties: _abc.Iterable[Global___Party] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "parties", b"parties"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchPartiesResponse: _TypeAlias = SearchPartiesResponse  # noqa: Y015
+
+@_typing.final
+class UpdatePartyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    REGION_CODE_FIELD_NUMBER: _builtins.int
+    OCCUPATION_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    address: _builtins.str
+    region_code: _builtins.str
+    occupation: _builtins.str
+    managing_officer_id: _builtins.str
+    @_builtins.property
+    def update_mask(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only the fields named here change: address, region_code, occupation, managing_officer_id."""
+
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        update_mask: _abc.Iterable[_builtins.str] | None = ...,
+        address: _builtins.str = ...,
+        region_code: _builtins.str = ...,
+        occupation: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "managing_officer_id", b"managing_officer_id", "occupation", b"occupation", "party_id", b"party_id", "region_code", b"region_code", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePartyRequest: _TypeAlias = UpdatePartyRequest  # noqa: Y015
+
+@_typing.final
+class UpdatePartyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def party(self) -> Global___Party: ...
+    def __init__(
+        self,
+        *,
+        party: Global___Party | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["party", b"party"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party", b"party"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePartyResponse: _TypeAlias = UpdatePartyResponse  # noqa: Y015
+
+@_typing.final
+class SetPartyTagsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party_id", b"party_id", "tags", b"tags"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPartyTagsRequest: _TypeAlias = SetPartyTagsRequest  # noqa: Y015
+
+@_typing.final
+class SetPartyTagsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def party(self) -> Global___Party: ...
+    def __init__(
+        self,
+        *,
+        party: Global___Party | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["party", b"party"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party", b"party"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPartyTagsResponse: _TypeAlias = SetPartyTagsResponse  # noqa: Y015
+
+@_typing.final
+class ChangePartyStageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    stage: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party_id", b"party_id", "reason", b"reason", "stage", b"stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangePartyStageRequest: _TypeAlias = ChangePartyStageRequest  # noqa: Y015
+
+@_typing.final
+class ChangePartyStageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def party(self) -> Global___Party: ...
+    def __init__(
+        self,
+        *,
+        party: Global___Party | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["party", b"party"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party", b"party"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangePartyStageResponse: _TypeAlias = ChangePartyStageResponse  # noqa: Y015
+
+@_typing.final
+class RecomputePartyTiersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecomputePartyTiersRequest: _TypeAlias = RecomputePartyTiersRequest  # noqa: Y015
+
+@_typing.final
+class RecomputePartyTiersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    changed: _builtins.bool
+    @_builtins.property
+    def party(self) -> Global___Party: ...
+    def __init__(
+        self,
+        *,
+        party: Global___Party | None = ...,
+        changed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["party", b"party"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "party", b"party"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecomputePartyTiersResponse: _TypeAlias = RecomputePartyTiersResponse  # noqa: Y015
+
+@_typing.final
+class MergePartiesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SURVIVOR_ID_FIELD_NUMBER: _builtins.int
+    DUPLICATE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    survivor_id: _builtins.str
+    """The record that stays."""
+    duplicate_id: _builtins.str
+    """The duplicate: kept, marked merged, its records moved to the survivor."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        survivor_id: _builtins.str = ...,
+        duplicate_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate_id", b"duplicate_id", "reason", b"reason", "survivor_id", b"survivor_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergePartiesRequest: _TypeAlias = MergePartiesRequest  # noqa: Y015
+
+@_typing.final
+class MergePartiesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MovedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    SURVIVOR_FIELD_NUMBER: _builtins.int
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    MOVED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def survivor(self) -> Global___Party: ...
+    @_builtins.property
+    def duplicate(self) -> Global___Party: ...
+    @_builtins.property
+    def moved(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """How many records of each kind moved, e.g. {"assets": "2"}."""
+
+    def __init__(
+        self,
+        *,
+        survivor: Global___Party | None = ...,
+        duplicate: Global___Party | None = ...,
+        moved: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "survivor", b"survivor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "moved", b"moved", "survivor", b"survivor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergePartiesResponse: _TypeAlias = MergePartiesResponse  # noqa: Y015
+
+@_typing.final
+class PartyChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    BEFORE_MASKED_FIELD_NUMBER: _builtins.int
+    AFTER_MASKED_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    party_id: _builtins.str
+    field: _builtins.str
+    """name, id_number, legal_representative, mobile."""
+    before_masked: _builtins.str
+    after_masked: _builtins.str
+    status: _builtins.str
+    """requested, applied, rejected."""
+    reason: _builtins.str
+    requested_by: _builtins.str
+    decided_by: _builtins.str
+    comment: _builtins.str
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        field: _builtins.str = ...,
+        before_masked: _builtins.str = ...,
+        after_masked: _builtins.str = ...,
+        status: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        requested_by: _builtins.str = ...,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+        decided_by: _builtins.str = ...,
+        decided_at: _timestamp_pb2.Timestamp | None = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "requested_at", b"requested_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_masked", b"after_masked", "before_masked", b"before_masked", "comment", b"comment", "decided_at", b"decided_at", "decided_by", b"decided_by", "field", b"field", "id", b"id", "party_id", b"party_id", "reason", b"reason", "requested_at", b"requested_at", "requested_by", b"requested_by", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartyChange: _TypeAlias = PartyChange  # noqa: Y015
+
+@_typing.final
+class RequestPartyChangeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    NEW_VALUE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    field: _builtins.str
+    new_value: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        field: _builtins.str = ...,
+        new_value: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "new_value", b"new_value", "party_id", b"party_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestPartyChangeRequest: _TypeAlias = RequestPartyChangeRequest  # noqa: Y015
+
+@_typing.final
+class RequestPartyChangeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def change(self) -> Global___PartyChange: ...
+    def __init__(
+        self,
+        *,
+        change: Global___PartyChange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestPartyChangeResponse: _TypeAlias = RequestPartyChangeResponse  # noqa: Y015
+
+@_typing.final
+class ApplyPartyChangeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_ID_FIELD_NUMBER: _builtins.int
+    APPROVED_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    change_id: _builtins.str
+    approved: _builtins.bool
+    """False rejects the change."""
+    comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        change_id: _builtins.str = ...,
+        approved: _builtins.bool = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved", b"approved", "change_id", b"change_id", "comment", b"comment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyPartyChangeRequest: _TypeAlias = ApplyPartyChangeRequest  # noqa: Y015
+
+@_typing.final
+class ApplyPartyChangeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    PARTY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def change(self) -> Global___PartyChange: ...
+    @_builtins.property
+    def party(self) -> Global___Party: ...
+    def __init__(
+        self,
+        *,
+        change: Global___PartyChange | None = ...,
+        party: Global___Party | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "party", b"party"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "party", b"party"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyPartyChangeResponse: _TypeAlias = ApplyPartyChangeResponse  # noqa: Y015
+
+@_typing.final
+class ListPartyChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPartyChangesRequest: _TypeAlias = ListPartyChangesRequest  # noqa: Y015
+
+@_typing.final
+class ListPartyChangesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartyChange]: ...
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___PartyChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPartyChangesResponse: _TypeAlias = ListPartyChangesResponse  # noqa: Y015
+
+@_typing.final
+class GetPartyContactRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPartyContactRequest: _TypeAlias = GetPartyContactRequest  # noqa: Y015
+
+@_typing.final
+class GetPartyContactResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    MOBILE_E164_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    name: _builtins.str
+    mobile_e164: _builtins.str
+    managing_officer_id: _builtins.str
+    branch_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        mobile_e164: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "managing_officer_id", b"managing_officer_id", "mobile_e164", b"mobile_e164", "name", b"name", "party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPartyContactResponse: _TypeAlias = GetPartyContactResponse  # noqa: Y015
+
+@_typing.final
+class Relation(_message.Message):
+    """------------------------------------------------------------------ relations, households, finances"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    RELATED_PARTY_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SHARE_PERCENT_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_TO_FIELD_NUMBER: _builtins.int
+    RELATED_PARTY_NAME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    party_id: _builtins.str
+    related_party_id: _builtins.str
+    kind: _builtins.str
+    """spouse, parent, child, shareholder, legal_representative, guarantor_of, related_party."""
+    share_percent: _builtins.str
+    """Decimal string, percent of shares for "shareholder"."""
+    valid_from: _builtins.str
+    valid_to: _builtins.str
+    related_party_name: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        related_party_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        share_percent: _builtins.str = ...,
+        valid_from: _builtins.str = ...,
+        valid_to: _builtins.str = ...,
+        related_party_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "kind", b"kind", "party_id", b"party_id", "related_party_id", b"related_party_id", "related_party_name", b"related_party_name", "share_percent", b"share_percent", "valid_from", b"valid_from", "valid_to", b"valid_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Relation: _TypeAlias = Relation  # noqa: Y015
+
+@_typing.final
+class AddRelationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    RELATED_PARTY_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SHARE_PERCENT_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_TO_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    related_party_id: _builtins.str
+    kind: _builtins.str
+    share_percent: _builtins.str
+    valid_from: _builtins.str
+    valid_to: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        related_party_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        share_percent: _builtins.str = ...,
+        valid_from: _builtins.str = ...,
+        valid_to: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "party_id", b"party_id", "related_party_id", b"related_party_id", "share_percent", b"share_percent", "valid_from", b"valid_from", "valid_to", b"valid_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddRelationRequest: _TypeAlias = AddRelationRequest  # noqa: Y015
+
+@_typing.final
+class AddRelationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def relation(self) -> Global___Relation: ...
+    def __init__(
+        self,
+        *,
+        relation: Global___Relation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["relation", b"relation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["relation", b"relation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddRelationResponse: _TypeAlias = AddRelationResponse  # noqa: Y015
+
+@_typing.final
+class HouseholdMember(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    RELATION_FIELD_NUMBER: _builtins.int
+    CO_BORROWER_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    name: _builtins.str
+    relation: _builtins.str
+    """head, spouse, child, parent, sibling, other."""
+    co_borrower: _builtins.bool
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        relation: _builtins.str = ...,
+        co_borrower: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["co_borrower", b"co_borrower", "name", b"name", "party_id", b"party_id", "relation", b"relation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HouseholdMember: _TypeAlias = HouseholdMember  # noqa: Y015
+
+@_typing.final
+class Household(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    HEAD_PARTY_ID_FIELD_NUMBER: _builtins.int
+    VILLAGE_CODE_FIELD_NUMBER: _builtins.int
+    LAND_MU_FIELD_NUMBER: _builtins.int
+    LABOUR_COUNT_FIELD_NUMBER: _builtins.int
+    MAIN_INCOME_FIELD_NUMBER: _builtins.int
+    ANNUAL_INCOME_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    head_party_id: _builtins.str
+    village_code: _builtins.str
+    """12-digit village code."""
+    land_mu: _builtins.str
+    """Decimal string, mu."""
+    labour_count: _builtins.int
+    main_income: _builtins.str
+    annual_income: _builtins.str
+    """Decimal string, yuan per year."""
+    rating: _builtins.str
+    branch_id: _builtins.str
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___HouseholdMember]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        head_party_id: _builtins.str = ...,
+        village_code: _builtins.str = ...,
+        land_mu: _builtins.str = ...,
+        labour_count: _builtins.int = ...,
+        main_income: _builtins.str = ...,
+        annual_income: _builtins.str = ...,
+        rating: _builtins.str = ...,
+        members: _abc.Iterable[Global___HouseholdMember] | None = ...,
+        branch_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_income", b"annual_income", "branch_id", b"branch_id", "head_party_id", b"head_party_id", "id", b"id", "labour_count", b"labour_count", "land_mu", b"land_mu", "main_income", b"main_income", "members", b"members", "rating", b"rating", "village_code", b"village_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Household: _TypeAlias = Household  # noqa: Y015
+
+@_typing.final
+class CreateHouseholdRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEAD_PARTY_ID_FIELD_NUMBER: _builtins.int
+    VILLAGE_CODE_FIELD_NUMBER: _builtins.int
+    LAND_MU_FIELD_NUMBER: _builtins.int
+    LABOUR_COUNT_FIELD_NUMBER: _builtins.int
+    MAIN_INCOME_FIELD_NUMBER: _builtins.int
+    ANNUAL_INCOME_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
+    head_party_id: _builtins.str
+    village_code: _builtins.str
+    land_mu: _builtins.str
+    labour_count: _builtins.int
+    main_income: _builtins.str
+    annual_income: _builtins.str
+    rating: _builtins.str
+    def __init__(
+        self,
+        *,
+        head_party_id: _builtins.str = ...,
+        village_code: _builtins.str = ...,
+        land_mu: _builtins.str = ...,
+        labour_count: _builtins.int = ...,
+        main_income: _builtins.str = ...,
+        annual_income: _builtins.str = ...,
+        rating: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_income", b"annual_income", "head_party_id", b"head_party_id", "labour_count", b"labour_count", "land_mu", b"land_mu", "main_income", b"main_income", "rating", b"rating", "village_code", b"village_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateHouseholdRequest: _TypeAlias = CreateHouseholdRequest  # noqa: Y015
+
+@_typing.final
+class CreateHouseholdResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def household(self) -> Global___Household: ...
+    def __init__(
+        self,
+        *,
+        household: Global___Household | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["household", b"household"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household", b"household"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateHouseholdResponse: _TypeAlias = CreateHouseholdResponse  # noqa: Y015
+
+@_typing.final
+class AddHouseholdMemberRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    RELATION_FIELD_NUMBER: _builtins.int
+    CO_BORROWER_FIELD_NUMBER: _builtins.int
+    household_id: _builtins.str
+    party_id: _builtins.str
+    relation: _builtins.str
+    co_borrower: _builtins.bool
+    def __init__(
+        self,
+        *,
+        household_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        relation: _builtins.str = ...,
+        co_borrower: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["co_borrower", b"co_borrower", "household_id", b"household_id", "party_id", b"party_id", "relation", b"relation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddHouseholdMemberRequest: _TypeAlias = AddHouseholdMemberRequest  # noqa: Y015
+
+@_typing.final
+class AddHouseholdMemberResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def household(self) -> Global___Household: ...
+    def __init__(
+        self,
+        *,
+        household: Global___Household | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["household", b"household"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household", b"household"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddHouseholdMemberResponse: _TypeAlias = AddHouseholdMemberResponse  # noqa: Y015
+
+@_typing.final
+class GetHouseholdRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    household_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        household_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_id", b"household_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHouseholdRequest: _TypeAlias = GetHouseholdRequest  # noqa: Y015
+
+@_typing.final
+class GetHouseholdResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def household(self) -> Global___Household: ...
+    def __init__(
+        self,
+        *,
+        household: Global___Household | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["household", b"household"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household", b"household"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHouseholdResponse: _TypeAlias = GetHouseholdResponse  # noqa: Y015
+
+@_typing.final
+class FinancialItem(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    ITEM_TYPE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    VALUATION_DATE_FIELD_NUMBER: _builtins.int
+    VERIFIED_BY_VISIT_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    party_id: _builtins.str
+    category: _builtins.str
+    """asset or liability."""
+    item_type: _builtins.str
+    """e.g. house, land_use_right, livestock, vehicle, deposit, private_loan."""
+    value: _builtins.str
+    """Decimal string, yuan."""
+    valuation_date: _builtins.str
+    verified_by_visit: _builtins.bool
+    description: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        category: _builtins.str = ...,
+        item_type: _builtins.str = ...,
+        value: _builtins.str = ...,
+        valuation_date: _builtins.str = ...,
+        verified_by_visit: _builtins.bool = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "description", b"description", "id", b"id", "item_type", b"item_type", "party_id", b"party_id", "valuation_date", b"valuation_date", "value", b"value", "verified_by_visit", b"verified_by_visit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FinancialItem: _TypeAlias = FinancialItem  # noqa: Y015
+
+@_typing.final
+class AddFinancialItemRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    ITEM_TYPE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    VALUATION_DATE_FIELD_NUMBER: _builtins.int
+    VERIFIED_BY_VISIT_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    category: _builtins.str
+    item_type: _builtins.str
+    value: _builtins.str
+    valuation_date: _builtins.str
+    verified_by_visit: _builtins.bool
+    description: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        category: _builtins.str = ...,
+        item_type: _builtins.str = ...,
+        value: _builtins.str = ...,
+        valuation_date: _builtins.str = ...,
+        verified_by_visit: _builtins.bool = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "description", b"description", "item_type", b"item_type", "party_id", b"party_id", "valuation_date", b"valuation_date", "value", b"value", "verified_by_visit", b"verified_by_visit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddFinancialItemRequest: _TypeAlias = AddFinancialItemRequest  # noqa: Y015
+
+@_typing.final
+class AddFinancialItemResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def item(self) -> Global___FinancialItem: ...
+    def __init__(
+        self,
+        *,
+        item: Global___FinancialItem | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddFinancialItemResponse: _TypeAlias = AddFinancialItemResponse  # noqa: Y015
+
+@_typing.final
+class Consent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    GRANTED_FIELD_NUMBER: _builtins.int
+    GRANTED_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    REVOKED_AT_FIELD_NUMBER: _builtins.int
+    DOCUMENT_REF_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    party_id: _builtins.str
+    purpose: _builtins.str
+    """e.g. credit_report, marketing, data_sharing."""
+    scope: _builtins.str
+    granted: _builtins.bool
+    document_ref: _builtins.str
+    @_builtins.property
+    def granted_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def revoked_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        scope: _builtins.str = ...,
+        granted: _builtins.bool = ...,
+        granted_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        revoked_at: _timestamp_pb2.Timestamp | None = ...,
+        document_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "granted_at", b"granted_at", "revoked_at", b"revoked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_ref", b"document_ref", "expires_at", b"expires_at", "granted", b"granted", "granted_at", b"granted_at", "id", b"id", "party_id", b"party_id", "purpose", b"purpose", "revoked_at", b"revoked_at", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Consent: _TypeAlias = Consent  # noqa: Y015
+
+@_typing.final
+class RecordConsentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    GRANTED_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    DOCUMENT_REF_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    purpose: _builtins.str
+    scope: _builtins.str
+    granted: _builtins.bool
+    document_ref: _builtins.str
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        scope: _builtins.str = ...,
+        granted: _builtins.bool = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        document_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_ref", b"document_ref", "expires_at", b"expires_at", "granted", b"granted", "party_id", b"party_id", "purpose", b"purpose", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordConsentRequest: _TypeAlias = RecordConsentRequest  # noqa: Y015
+
+@_typing.final
+class RecordConsentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def consent(self) -> Global___Consent: ...
+    def __init__(
+        self,
+        *,
+        consent: Global___Consent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordConsentResponse: _TypeAlias = RecordConsentResponse  # noqa: Y015
+
+@_typing.final
+class RevokeConsentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENT_ID_FIELD_NUMBER: _builtins.int
+    consent_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        consent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent_id", b"consent_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeConsentRequest: _TypeAlias = RevokeConsentRequest  # noqa: Y015
+
+@_typing.final
+class RevokeConsentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def consent(self) -> Global___Consent: ...
+    def __init__(
+        self,
+        *,
+        consent: Global___Consent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeConsentResponse: _TypeAlias = RevokeConsentResponse  # noqa: Y015
+
+@_typing.final
+class CheckConsentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    purpose: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party_id", b"party_id", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckConsentRequest: _TypeAlias = CheckConsentRequest  # noqa: Y015
+
+@_typing.final
+class CheckConsentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANTED_FIELD_NUMBER: _builtins.int
+    CONSENT_ID_FIELD_NUMBER: _builtins.int
+    granted: _builtins.bool
+    consent_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        granted: _builtins.bool = ...,
+        consent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent_id", b"consent_id", "granted", b"granted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckConsentResponse: _TypeAlias = CheckConsentResponse  # noqa: Y015
+
+@_typing.final
+class CreditReport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SummaryEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    BUREAU_FIELD_NUMBER: _builtins.int
+    CONSENT_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    QUERIED_AT_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    DOCUMENT_REF_FIELD_NUMBER: _builtins.int
+    EXTERNAL_REF_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    party_id: _builtins.str
+    bureau: _builtins.str
+    consent_id: _builtins.str
+    purpose: _builtins.str
+    document_ref: _builtins.str
+    external_ref: _builtins.str
+    @_builtins.property
+    def queried_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def summary(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        bureau: _builtins.str = ...,
+        consent_id: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        queried_at: _timestamp_pb2.Timestamp | None = ...,
+        summary: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        document_ref: _builtins.str = ...,
+        external_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["queried_at", b"queried_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bureau", b"bureau", "consent_id", b"consent_id", "document_ref", b"document_ref", "external_ref", b"external_ref", "id", b"id", "party_id", b"party_id", "purpose", b"purpose", "queried_at", b"queried_at", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreditReport: _TypeAlias = CreditReport  # noqa: Y015
+
+@_typing.final
+class RecordCreditReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SummaryEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    BUREAU_FIELD_NUMBER: _builtins.int
+    CONSENT_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    QUERIED_AT_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    DOCUMENT_REF_FIELD_NUMBER: _builtins.int
+    EXTERNAL_REF_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    bureau: _builtins.str
+    consent_id: _builtins.str
+    purpose: _builtins.str
+    document_ref: _builtins.str
+    external_ref: _builtins.str
+    """The bureau's reference: recording the same one twice returns the first report."""
+    @_builtins.property
+    def queried_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def summary(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        bureau: _builtins.str = ...,
+        consent_id: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        queried_at: _timestamp_pb2.Timestamp | None = ...,
+        summary: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        document_ref: _builtins.str = ...,
+        external_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["queried_at", b"queried_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bureau", b"bureau", "consent_id", b"consent_id", "document_ref", b"document_ref", "external_ref", b"external_ref", "party_id", b"party_id", "purpose", b"purpose", "queried_at", b"queried_at", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordCreditReportRequest: _TypeAlias = RecordCreditReportRequest  # noqa: Y015
+
+@_typing.final
+class RecordCreditReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordCreditReportResponse: _TypeAlias = RecordCreditReportResponse  # noqa: Y015
+
+@_typing.final
+class Interaction(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    LINKED_TASK_ID_FIELD_NUMBER: _builtins.int
+    LINKED_APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    party_id: _builtins.str
+    kind: _builtins.str
+    """visit, call, complaint, sms, marketing."""
+    channel: _builtins.str
+    actor_id: _builtins.str
+    summary: _builtins.str
+    linked_task_id: _builtins.str
+    linked_application_id: _builtins.str
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        actor_id: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        summary: _builtins.str = ...,
+        linked_task_id: _builtins.str = ...,
+        linked_application_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "channel", b"channel", "id", b"id", "kind", b"kind", "linked_application_id", b"linked_application_id", "linked_task_id", b"linked_task_id", "occurred_at", b"occurred_at", "party_id", b"party_id", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Interaction: _TypeAlias = Interaction  # noqa: Y015
+
+@_typing.final
+class RecordInteractionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    LINKED_TASK_ID_FIELD_NUMBER: _builtins.int
+    LINKED_APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    kind: _builtins.str
+    channel: _builtins.str
+    summary: _builtins.str
+    linked_task_id: _builtins.str
+    linked_application_id: _builtins.str
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        summary: _builtins.str = ...,
+        linked_task_id: _builtins.str = ...,
+        linked_application_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "kind", b"kind", "linked_application_id", b"linked_application_id", "linked_task_id", b"linked_task_id", "occurred_at", b"occurred_at", "party_id", b"party_id", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordInteractionRequest: _TypeAlias = RecordInteractionRequest  # noqa: Y015
+
+@_typing.final
+class RecordInteractionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERACTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def interaction(self) -> Global___Interaction: ...
+    def __init__(
+        self,
+        *,
+        interaction: Global___Interaction | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["interaction", b"interaction"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interaction", b"interaction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordInteractionResponse: _TypeAlias = RecordInteractionResponse  # noqa: Y015
+
+@_typing.final
+class PartyCreditItem(_message.Message):
+    """------------------------------------------------------------------ 360° view"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class DetailsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """application or loan."""
+    id: _builtins.str
+    status: _builtins.str
+    amount: _builtins.str
+    """Decimal string."""
+    @_builtins.property
+    def details(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The remaining fields as the credit service sent them."""
+
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "details", b"details", "id", b"id", "kind", b"kind", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartyCreditItem: _TypeAlias = PartyCreditItem  # noqa: Y015
+
+@_typing.final
+class PartyFieldTask(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class DetailsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    TASK_TYPE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    task_type: _builtins.str
+    status: _builtins.str
+    @_builtins.property
+    def details(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        task_type: _builtins.str = ...,
+        status: _builtins.str = ...,
+        details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["details", b"details", "id", b"id", "status", b"status", "task_type", b"task_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartyFieldTask: _TypeAlias = PartyFieldTask  # noqa: Y015
+
+@_typing.final
+class MissingPart(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    part: _builtins.str
+    """credit, fieldtask."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        part: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["part", b"part", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MissingPart: _TypeAlias = MissingPart  # noqa: Y015
+
+@_typing.final
+class GetPartyViewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    INTERACTION_LIMIT_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    interaction_limit: _builtins.int
+    """Timeline length, default 50."""
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        interaction_limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interaction_limit", b"interaction_limit", "party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPartyViewRequest: _TypeAlias = GetPartyViewRequest  # noqa: Y015
+
+@_typing.final
+class GetPartyViewResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_FIELD_NUMBER: _builtins.int
+    RELATIONS_FIELD_NUMBER: _builtins.int
+    FINANCIAL_ITEMS_FIELD_NUMBER: _builtins.int
+    LATEST_CREDIT_REPORT_FIELD_NUMBER: _builtins.int
+    CONSENTS_FIELD_NUMBER: _builtins.int
+    CREDIT_FIELD_NUMBER: _builtins.int
+    OPEN_FIELD_TASKS_FIELD_NUMBER: _builtins.int
+    INTERACTIONS_FIELD_NUMBER: _builtins.int
+    MISSING_FIELD_NUMBER: _builtins.int
+    PARTIAL_FIELD_NUMBER: _builtins.int
+    partial: _builtins.bool
+    @_builtins.property
+    def party(self) -> Global___Party: ...
+    @_builtins.property
+    def household(self) -> Global___Household: ...
+    @_builtins.property
+    def relations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Relation]: ...
+    @_builtins.property
+    def financial_items(self) -> _containers.RepeatedCompositeFieldContainer[Global___FinancialItem]: ...
+    @_builtins.property
+    def latest_credit_report(self) -> Global___CreditReport: ...
+    @_builtins.property
+    def consents(self) -> _containers.RepeatedCompositeFieldContainer[Global___Consent]: ...
+    @_builtins.property
+    def credit(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartyCreditItem]: ...
+    @_builtins.property
+    def open_field_tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartyFieldTask]: ...
+    @_builtins.property
+    def interactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Interaction]:
+        """Newest first."""
+
+    @_builtins.property
+    def missing(self) -> _containers.RepeatedCompositeFieldContainer[Global___MissingPart]:
+        """Non-empty means the answer is partial."""
+
+    def __init__(
+        self,
+        *,
+        party: Global___Party | None = ...,
+        household: Global___Household | None = ...,
+        relations: _abc.Iterable[Global___Relation] | None = ...,
+        financial_items: _abc.Iterable[Global___FinancialItem] | None = ...,
+        latest_credit_report: Global___CreditReport | None = ...,
+        consents: _abc.Iterable[Global___Consent] | None = ...,
+        credit: _abc.Iterable[Global___PartyCreditItem] | None = ...,
+        open_field_tasks: _abc.Iterable[Global___PartyFieldTask] | None = ...,
+        interactions: _abc.Iterable[Global___Interaction] | None = ...,
+        missing: _abc.Iterable[Global___MissingPart] | None = ...,
+        partial: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["household", b"household", "latest_credit_report", b"latest_credit_report", "party", b"party"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consents", b"consents", "credit", b"credit", "financial_items", b"financial_items", "household", b"household", "interactions", b"interactions", "latest_credit_report", b"latest_credit_report", "missing", b"missing", "open_field_tasks", b"open_field_tasks", "partial", b"partial", "party", b"party", "relations", b"relations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPartyViewResponse: _TypeAlias = GetPartyViewResponse  # noqa: Y015
+
+@_typing.final
+class Lead(_message.Message):
+    """------------------------------------------------------------------ leads"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    MOBILE_MASKED_FIELD_NUMBER: _builtins.int
+    REGION_CODE_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    ASSIGNED_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    IN_FALLBACK_QUEUE_FIELD_NUMBER: _builtins.int
+    NEXT_FOLLOW_UP_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    mobile_masked: _builtins.str
+    region_code: _builtins.str
+    channel: _builtins.str
+    """online_form, partner, field, import."""
+    source: _builtins.str
+    stage: _builtins.str
+    """new, contacted, qualified, converted, lost."""
+    assigned_officer_id: _builtins.str
+    """Empty while in the fallback queue."""
+    branch_id: _builtins.str
+    in_fallback_queue: _builtins.bool
+    next_follow_up: _builtins.str
+    party_id: _builtins.str
+    note: _builtins.str
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        mobile_masked: _builtins.str = ...,
+        region_code: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        source: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        assigned_officer_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        in_fallback_queue: _builtins.bool = ...,
+        next_follow_up: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_officer_id", b"assigned_officer_id", "branch_id", b"branch_id", "channel", b"channel", "created_at", b"created_at", "id", b"id", "in_fallback_queue", b"in_fallback_queue", "mobile_masked", b"mobile_masked", "name", b"name", "next_follow_up", b"next_follow_up", "note", b"note", "party_id", b"party_id", "region_code", b"region_code", "source", b"source", "stage", b"stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Lead: _TypeAlias = Lead  # noqa: Y015
+
+@_typing.final
+class CreateLeadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    MOBILE_FIELD_NUMBER: _builtins.int
+    REGION_CODE_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    NEXT_FOLLOW_UP_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    mobile: _builtins.str
+    region_code: _builtins.str
+    channel: _builtins.str
+    source: _builtins.str
+    next_follow_up: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        mobile: _builtins.str = ...,
+        region_code: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        source: _builtins.str = ...,
+        next_follow_up: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "mobile", b"mobile", "name", b"name", "next_follow_up", b"next_follow_up", "note", b"note", "region_code", b"region_code", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateLeadRequest: _TypeAlias = CreateLeadRequest  # noqa: Y015
+
+@_typing.final
+class CreateLeadResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lead(self) -> Global___Lead: ...
+    def __init__(
+        self,
+        *,
+        lead: Global___Lead | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateLeadResponse: _TypeAlias = CreateLeadResponse  # noqa: Y015
+
+@_typing.final
+class ListLeadsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VIEW_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    view: _builtins.str
+    """mine, queue (unassigned), all (within scope)."""
+    stage: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        view: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "stage", b"stage", "view", b"view"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLeadsRequest: _TypeAlias = ListLeadsRequest  # noqa: Y015
+
+@_typing.final
+class ListLeadsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def leads(self) -> _containers.RepeatedCompositeFieldContainer[Global___Lead]: ...
+    def __init__(
+        self,
+        *,
+        leads: _abc.Iterable[Global___Lead] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leads", b"leads", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLeadsResponse: _TypeAlias = ListLeadsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateLeadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    NEXT_FOLLOW_UP_FIELD_NUMBER: _builtins.int
+    ASSIGNED_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    lead_id: _builtins.str
+    stage: _builtins.str
+    """Empty: unchanged."""
+    next_follow_up: _builtins.str
+    assigned_officer_id: _builtins.str
+    """Assign (e.g. out of the fallback queue)."""
+    party_id: _builtins.str
+    """With stage "converted": the party the lead became."""
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        lead_id: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        next_follow_up: _builtins.str = ...,
+        assigned_officer_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_officer_id", b"assigned_officer_id", "lead_id", b"lead_id", "next_follow_up", b"next_follow_up", "note", b"note", "party_id", b"party_id", "stage", b"stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateLeadRequest: _TypeAlias = UpdateLeadRequest  # noqa: Y015
+
+@_typing.final
+class UpdateLeadResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lead(self) -> Global___Lead: ...
+    def __init__(
+        self,
+        *,
+        lead: Global___Lead | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead", b"lead"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateLeadResponse: _TypeAlias = UpdateLeadResponse  # noqa: Y015
+
+@_typing.final
+class FunnelStage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    stage: _builtins.str
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        stage: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "stage", b"stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FunnelStage: _TypeAlias = FunnelStage  # noqa: Y015
+
+@_typing.final
+class GetLeadFunnelRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    CREATED_FROM_FIELD_NUMBER: _builtins.int
+    CREATED_TO_FIELD_NUMBER: _builtins.int
+    branch_id: _builtins.str
+    @_builtins.property
+    def created_from(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def created_to(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        branch_id: _builtins.str = ...,
+        created_from: _timestamp_pb2.Timestamp | None = ...,
+        created_to: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_from", b"created_from", "created_to", b"created_to"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "created_from", b"created_from", "created_to", b"created_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLeadFunnelRequest: _TypeAlias = GetLeadFunnelRequest  # noqa: Y015
+
+@_typing.final
+class GetLeadFunnelResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_STAGES_FIELD_NUMBER: _builtins.int
+    PARTY_STAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lead_stages(self) -> _containers.RepeatedCompositeFieldContainer[Global___FunnelStage]:
+        """Leads that reached each stage (a converted lead counts in every stage before it)."""
+
+    @_builtins.property
+    def party_stages(self) -> _containers.RepeatedCompositeFieldContainer[Global___FunnelStage]:
+        """Parties that reached each lifecycle stage."""
+
+    def __init__(
+        self,
+        *,
+        lead_stages: _abc.Iterable[Global___FunnelStage] | None = ...,
+        party_stages: _abc.Iterable[Global___FunnelStage] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lead_stages", b"lead_stages", "party_stages", b"party_stages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLeadFunnelResponse: _TypeAlias = GetLeadFunnelResponse  # noqa: Y015
+
+@_typing.final
+class ImportRowError(_message.Message):
+    """------------------------------------------------------------------ import"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROW_FIELD_NUMBER: _builtins.int
+    COLUMN_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    row: _builtins.int
+    """1-based spreadsheet row number."""
+    column: _builtins.str
+    """The column header as it appears in the file."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        row: _builtins.int = ...,
+        column: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["column", b"column", "reason", b"reason", "row", b"row"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportRowError: _TypeAlias = ImportRowError  # noqa: Y015
+
+@_typing.final
+class ImportPartiesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ColumnMappingEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    VALID_ROWS_ONLY_FIELD_NUMBER: _builtins.int
+    COLUMN_MAPPING_FIELD_NUMBER: _builtins.int
+    file_name: _builtins.str
+    content: _builtins.bytes
+    dry_run: _builtins.bool
+    """Nothing is written; every row's errors are returned."""
+    valid_rows_only: _builtins.bool
+    """Commit the valid rows and report the others (otherwise any error writes nothing)."""
+    @_builtins.property
+    def column_mapping(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Header in the file -> field (name, id_number, mobile, address, region_code, occupation,
+        kind, id_type, legal_representative, stage, tags); added to the built-in Chinese aliases.
+        """
+
+    def __init__(
+        self,
+        *,
+        file_name: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+        dry_run: _builtins.bool = ...,
+        valid_rows_only: _builtins.bool = ...,
+        column_mapping: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["column_mapping", b"column_mapping", "content", b"content", "dry_run", b"dry_run", "file_name", b"file_name", "valid_rows_only", b"valid_rows_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportPartiesRequest: _TypeAlias = ImportPartiesRequest  # noqa: Y015
+
+@_typing.final
+class ImportPartiesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    TOTAL_ROWS_FIELD_NUMBER: _builtins.int
+    VALID_ROWS_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    DUPLICATES_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    FILE_SHA256_FIELD_NUMBER: _builtins.int
+    PARTY_IDS_FIELD_NUMBER: _builtins.int
+    batch_id: _builtins.str
+    status: _builtins.str
+    """dry_run, committed, partial, rejected, already_imported."""
+    total_rows: _builtins.int
+    valid_rows: _builtins.int
+    created: _builtins.int
+    duplicates: _builtins.int
+    """Rows whose ID number is already registered (or repeated in the file): not created again."""
+    file_sha256: _builtins.str
+    @_builtins.property
+    def errors(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportRowError]: ...
+    @_builtins.property
+    def party_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        batch_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        total_rows: _builtins.int = ...,
+        valid_rows: _builtins.int = ...,
+        created: _builtins.int = ...,
+        duplicates: _builtins.int = ...,
+        errors: _abc.Iterable[Global___ImportRowError] | None = ...,
+        file_sha256: _builtins.str = ...,
+        party_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "created", b"created", "duplicates", b"duplicates", "errors", b"errors", "file_sha256", b"file_sha256", "party_ids", b"party_ids", "status", b"status", "total_rows", b"total_rows", "valid_rows", b"valid_rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportPartiesResponse: _TypeAlias = ImportPartiesResponse  # noqa: Y015
+
+@_typing.final
+class ListBranchesRequest(_message.Message):
+    """------------------------------------------------------------------ org directory, regions"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBranchesRequest: _TypeAlias = ListBranchesRequest  # noqa: Y015
+
+@_typing.final
+class ListBranchesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRANCHES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def branches(self) -> _containers.RepeatedCompositeFieldContainer[Global___Branch]:
+        """Depth-first: each branch after its parent."""
+
+    def __init__(
+        self,
+        *,
+        branches: _abc.Iterable[Global___Branch] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branches", b"branches"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBranchesResponse: _TypeAlias = ListBranchesResponse  # noqa: Y015
+
+@_typing.final
+class GetStaffRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAFF_ID_FIELD_NUMBER: _builtins.int
+    staff_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        staff_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["staff_id", b"staff_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStaffRequest: _TypeAlias = GetStaffRequest  # noqa: Y015
+
+@_typing.final
+class GetStaffResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAFF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def staff(self) -> Global___Staff: ...
+    def __init__(
+        self,
+        *,
+        staff: Global___Staff | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["staff", b"staff"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["staff", b"staff"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStaffResponse: _TypeAlias = GetStaffResponse  # noqa: Y015
+
+@_typing.final
+class ListStaffRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    INCLUDE_INACTIVE_FIELD_NUMBER: _builtins.int
+    branch_id: _builtins.str
+    """Empty: every branch."""
+    role: _builtins.str
+    """Empty: every role."""
+    include_inactive: _builtins.bool
+    def __init__(
+        self,
+        *,
+        branch_id: _builtins.str = ...,
+        role: _builtins.str = ...,
+        include_inactive: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "include_inactive", b"include_inactive", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStaffRequest: _TypeAlias = ListStaffRequest  # noqa: Y015
+
+@_typing.final
+class ListStaffResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAFF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def staff(self) -> _containers.RepeatedCompositeFieldContainer[Global___Staff]: ...
+    def __init__(
+        self,
+        *,
+        staff: _abc.Iterable[Global___Staff] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["staff", b"staff"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStaffResponse: _TypeAlias = ListStaffResponse  # noqa: Y015
+
+@_typing.final
+class SetStaffRegionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAFF_ID_FIELD_NUMBER: _builtins.int
+    REGIONS_SERVED_FIELD_NUMBER: _builtins.int
+    staff_id: _builtins.str
+    @_builtins.property
+    def regions_served(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        staff_id: _builtins.str = ...,
+        regions_served: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["regions_served", b"regions_served", "staff_id", b"staff_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetStaffRegionsRequest: _TypeAlias = SetStaffRegionsRequest  # noqa: Y015
+
+@_typing.final
+class SetStaffRegionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAFF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def staff(self) -> Global___Staff: ...
+    def __init__(
+        self,
+        *,
+        staff: Global___Staff | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["staff", b"staff"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["staff", b"staff"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetStaffRegionsResponse: _TypeAlias = SetStaffRegionsResponse  # noqa: Y015
+
+@_typing.final
+class Region(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    PARENT_CODE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    name: _builtins.str
+    level: _builtins.int
+    """1 province, 2 city, 3 county, 4 township, 5 village."""
+    parent_code: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        name: _builtins.str = ...,
+        level: _builtins.int = ...,
+        parent_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "level", b"level", "name", b"name", "parent_code", b"parent_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Region: _TypeAlias = Region  # noqa: Y015
+
+@_typing.final
+class ListRegionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_CODE_FIELD_NUMBER: _builtins.int
+    parent_code: _builtins.str
+    """Empty: the provinces."""
+    def __init__(
+        self,
+        *,
+        parent_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent_code", b"parent_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRegionsRequest: _TypeAlias = ListRegionsRequest  # noqa: Y015
+
+@_typing.final
+class ListRegionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def regions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Region]: ...
+    def __init__(
+        self,
+        *,
+        regions: _abc.Iterable[Global___Region] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["regions", b"regions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRegionsResponse: _TypeAlias = ListRegionsResponse  # noqa: Y015
+
+@_typing.final
+class PartyUpdated(_message.Message):
+    """------------------------------------------------------------------ event payloads
+
+    "customer.party.updated" and "customer.party.merged" (merged_into_id set).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    UPDATED_BY_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    updated_by: _builtins.str
+    merged_into_id: _builtins.str
+    branch_id: _builtins.str
+    managing_officer_id: _builtins.str
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        fields: _abc.Iterable[_builtins.str] | None = ...,
+        updated_by: _builtins.str = ...,
+        merged_into_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "fields", b"fields", "managing_officer_id", b"managing_officer_id", "merged_into_id", b"merged_into_id", "party_id", b"party_id", "updated_by", b"updated_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartyUpdated: _TypeAlias = PartyUpdated  # noqa: Y015
+
+@_typing.final
+class LeadAssigned(_message.Message):
+    """"customer.lead.assigned"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    ASSIGNED_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    REGION_CODE_FIELD_NUMBER: _builtins.int
+    IN_FALLBACK_QUEUE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    lead_id: _builtins.str
+    assigned_officer_id: _builtins.str
+    branch_id: _builtins.str
+    region_code: _builtins.str
+    in_fallback_queue: _builtins.bool
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        lead_id: _builtins.str = ...,
+        assigned_officer_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        region_code: _builtins.str = ...,
+        in_fallback_queue: _builtins.bool = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_officer_id", b"assigned_officer_id", "branch_id", b"branch_id", "in_fallback_queue", b"in_fallback_queue", "lead_id", b"lead_id", "name", b"name", "region_code", b"region_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeadAssigned: _TypeAlias = LeadAssigned  # noqa: Y015
+
+@_typing.final
+class TierChanged(_message.Message):
+    """"customer.tier.changed"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    DIMENSION_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    dimension: _builtins.str
+    before: _builtins.str
+    after: _builtins.str
+    managing_officer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        dimension: _builtins.str = ...,
+        before: _builtins.str = ...,
+        after: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before", "dimension", b"dimension", "managing_officer_id", b"managing_officer_id", "party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TierChanged: _TypeAlias = TierChanged  # noqa: Y015
+
+@_typing.final
+class PartyChangeEvent(_message.Message):
+    """"customer.change.requested", "customer.change.applied", "customer.change.rejected".
+    Values are masked: events end up in logs and connectors.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    BEFORE_MASKED_FIELD_NUMBER: _builtins.int
+    AFTER_MASKED_FIELD_NUMBER: _builtins.int
+    REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    PARTY_NAME_FIELD_NUMBER: _builtins.int
+    change_id: _builtins.str
+    party_id: _builtins.str
+    field: _builtins.str
+    before_masked: _builtins.str
+    after_masked: _builtins.str
+    requested_by: _builtins.str
+    decided_by: _builtins.str
+    branch_id: _builtins.str
+    managing_officer_id: _builtins.str
+    party_name: _builtins.str
+    def __init__(
+        self,
+        *,
+        change_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        field: _builtins.str = ...,
+        before_masked: _builtins.str = ...,
+        after_masked: _builtins.str = ...,
+        requested_by: _builtins.str = ...,
+        decided_by: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+        party_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_masked", b"after_masked", "before_masked", b"before_masked", "branch_id", b"branch_id", "change_id", b"change_id", "decided_by", b"decided_by", "field", b"field", "managing_officer_id", b"managing_officer_id", "party_id", b"party_id", "party_name", b"party_name", "requested_by", b"requested_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartyChangeEvent: _TypeAlias = PartyChangeEvent  # noqa: Y015

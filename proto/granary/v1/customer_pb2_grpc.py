@@ -61,6 +61,161 @@ class CustomerServiceStub:
                 request_serializer=granary_dot_v1_dot_customer__pb2.AuthenticateStaffRequest.SerializeToString,
                 response_deserializer=granary_dot_v1_dot_customer__pb2.AuthenticateStaffResponse.FromString,
                 _registered_method=True)
+        self.SearchParties = channel.unary_unary(
+                '/granary.v1.CustomerService/SearchParties',
+                request_serializer=granary_dot_v1_dot_customer__pb2.SearchPartiesRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.SearchPartiesResponse.FromString,
+                _registered_method=True)
+        self.UpdateParty = channel.unary_unary(
+                '/granary.v1.CustomerService/UpdateParty',
+                request_serializer=granary_dot_v1_dot_customer__pb2.UpdatePartyRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.UpdatePartyResponse.FromString,
+                _registered_method=True)
+        self.SetPartyTags = channel.unary_unary(
+                '/granary.v1.CustomerService/SetPartyTags',
+                request_serializer=granary_dot_v1_dot_customer__pb2.SetPartyTagsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.SetPartyTagsResponse.FromString,
+                _registered_method=True)
+        self.ChangePartyStage = channel.unary_unary(
+                '/granary.v1.CustomerService/ChangePartyStage',
+                request_serializer=granary_dot_v1_dot_customer__pb2.ChangePartyStageRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.ChangePartyStageResponse.FromString,
+                _registered_method=True)
+        self.RecomputePartyTiers = channel.unary_unary(
+                '/granary.v1.CustomerService/RecomputePartyTiers',
+                request_serializer=granary_dot_v1_dot_customer__pb2.RecomputePartyTiersRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.RecomputePartyTiersResponse.FromString,
+                _registered_method=True)
+        self.MergeParties = channel.unary_unary(
+                '/granary.v1.CustomerService/MergeParties',
+                request_serializer=granary_dot_v1_dot_customer__pb2.MergePartiesRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.MergePartiesResponse.FromString,
+                _registered_method=True)
+        self.RequestPartyChange = channel.unary_unary(
+                '/granary.v1.CustomerService/RequestPartyChange',
+                request_serializer=granary_dot_v1_dot_customer__pb2.RequestPartyChangeRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.RequestPartyChangeResponse.FromString,
+                _registered_method=True)
+        self.ApplyPartyChange = channel.unary_unary(
+                '/granary.v1.CustomerService/ApplyPartyChange',
+                request_serializer=granary_dot_v1_dot_customer__pb2.ApplyPartyChangeRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.ApplyPartyChangeResponse.FromString,
+                _registered_method=True)
+        self.ListPartyChanges = channel.unary_unary(
+                '/granary.v1.CustomerService/ListPartyChanges',
+                request_serializer=granary_dot_v1_dot_customer__pb2.ListPartyChangesRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.ListPartyChangesResponse.FromString,
+                _registered_method=True)
+        self.GetPartyContact = channel.unary_unary(
+                '/granary.v1.CustomerService/GetPartyContact',
+                request_serializer=granary_dot_v1_dot_customer__pb2.GetPartyContactRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.GetPartyContactResponse.FromString,
+                _registered_method=True)
+        self.GetPartyView = channel.unary_unary(
+                '/granary.v1.CustomerService/GetPartyView',
+                request_serializer=granary_dot_v1_dot_customer__pb2.GetPartyViewRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.GetPartyViewResponse.FromString,
+                _registered_method=True)
+        self.AddRelation = channel.unary_unary(
+                '/granary.v1.CustomerService/AddRelation',
+                request_serializer=granary_dot_v1_dot_customer__pb2.AddRelationRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.AddRelationResponse.FromString,
+                _registered_method=True)
+        self.CreateHousehold = channel.unary_unary(
+                '/granary.v1.CustomerService/CreateHousehold',
+                request_serializer=granary_dot_v1_dot_customer__pb2.CreateHouseholdRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.CreateHouseholdResponse.FromString,
+                _registered_method=True)
+        self.AddHouseholdMember = channel.unary_unary(
+                '/granary.v1.CustomerService/AddHouseholdMember',
+                request_serializer=granary_dot_v1_dot_customer__pb2.AddHouseholdMemberRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.AddHouseholdMemberResponse.FromString,
+                _registered_method=True)
+        self.GetHousehold = channel.unary_unary(
+                '/granary.v1.CustomerService/GetHousehold',
+                request_serializer=granary_dot_v1_dot_customer__pb2.GetHouseholdRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.GetHouseholdResponse.FromString,
+                _registered_method=True)
+        self.AddFinancialItem = channel.unary_unary(
+                '/granary.v1.CustomerService/AddFinancialItem',
+                request_serializer=granary_dot_v1_dot_customer__pb2.AddFinancialItemRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.AddFinancialItemResponse.FromString,
+                _registered_method=True)
+        self.RecordConsent = channel.unary_unary(
+                '/granary.v1.CustomerService/RecordConsent',
+                request_serializer=granary_dot_v1_dot_customer__pb2.RecordConsentRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.RecordConsentResponse.FromString,
+                _registered_method=True)
+        self.RevokeConsent = channel.unary_unary(
+                '/granary.v1.CustomerService/RevokeConsent',
+                request_serializer=granary_dot_v1_dot_customer__pb2.RevokeConsentRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.RevokeConsentResponse.FromString,
+                _registered_method=True)
+        self.CheckConsent = channel.unary_unary(
+                '/granary.v1.CustomerService/CheckConsent',
+                request_serializer=granary_dot_v1_dot_customer__pb2.CheckConsentRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.CheckConsentResponse.FromString,
+                _registered_method=True)
+        self.RecordCreditReport = channel.unary_unary(
+                '/granary.v1.CustomerService/RecordCreditReport',
+                request_serializer=granary_dot_v1_dot_customer__pb2.RecordCreditReportRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.RecordCreditReportResponse.FromString,
+                _registered_method=True)
+        self.RecordInteraction = channel.unary_unary(
+                '/granary.v1.CustomerService/RecordInteraction',
+                request_serializer=granary_dot_v1_dot_customer__pb2.RecordInteractionRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.RecordInteractionResponse.FromString,
+                _registered_method=True)
+        self.CreateLead = channel.unary_unary(
+                '/granary.v1.CustomerService/CreateLead',
+                request_serializer=granary_dot_v1_dot_customer__pb2.CreateLeadRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.CreateLeadResponse.FromString,
+                _registered_method=True)
+        self.ListLeads = channel.unary_unary(
+                '/granary.v1.CustomerService/ListLeads',
+                request_serializer=granary_dot_v1_dot_customer__pb2.ListLeadsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.ListLeadsResponse.FromString,
+                _registered_method=True)
+        self.UpdateLead = channel.unary_unary(
+                '/granary.v1.CustomerService/UpdateLead',
+                request_serializer=granary_dot_v1_dot_customer__pb2.UpdateLeadRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.UpdateLeadResponse.FromString,
+                _registered_method=True)
+        self.GetLeadFunnel = channel.unary_unary(
+                '/granary.v1.CustomerService/GetLeadFunnel',
+                request_serializer=granary_dot_v1_dot_customer__pb2.GetLeadFunnelRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.GetLeadFunnelResponse.FromString,
+                _registered_method=True)
+        self.ImportParties = channel.unary_unary(
+                '/granary.v1.CustomerService/ImportParties',
+                request_serializer=granary_dot_v1_dot_customer__pb2.ImportPartiesRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.ImportPartiesResponse.FromString,
+                _registered_method=True)
+        self.ListBranches = channel.unary_unary(
+                '/granary.v1.CustomerService/ListBranches',
+                request_serializer=granary_dot_v1_dot_customer__pb2.ListBranchesRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.ListBranchesResponse.FromString,
+                _registered_method=True)
+        self.GetStaff = channel.unary_unary(
+                '/granary.v1.CustomerService/GetStaff',
+                request_serializer=granary_dot_v1_dot_customer__pb2.GetStaffRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.GetStaffResponse.FromString,
+                _registered_method=True)
+        self.ListStaff = channel.unary_unary(
+                '/granary.v1.CustomerService/ListStaff',
+                request_serializer=granary_dot_v1_dot_customer__pb2.ListStaffRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.ListStaffResponse.FromString,
+                _registered_method=True)
+        self.SetStaffRegions = channel.unary_unary(
+                '/granary.v1.CustomerService/SetStaffRegions',
+                request_serializer=granary_dot_v1_dot_customer__pb2.SetStaffRegionsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.SetStaffRegionsResponse.FromString,
+                _registered_method=True)
+        self.ListRegions = channel.unary_unary(
+                '/granary.v1.CustomerService/ListRegions',
+                request_serializer=granary_dot_v1_dot_customer__pb2.ListRegionsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.ListRegionsResponse.FromString,
+                _registered_method=True)
 
 
 class CustomerServiceServicer:
@@ -98,6 +253,200 @@ class CustomerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchParties(self, request, context):
+        """Parties: search, non-key updates, tags, lifecycle, tiers, merge.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateParty(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPartyTags(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePartyStage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecomputePartyTiers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergeParties(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestPartyChange(self, request, context):
+        """Key-data changes (ID, name, legal representative, mobile): requested, then applied or rejected.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyPartyChange(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPartyChanges(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPartyContact(self, request, context):
+        """For services (SMS, notices): the clear mobile of a party; audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPartyView(self, request, context):
+        """The 360° view: the party and everything around it, partial when a source is down.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddRelation(self, request, context):
+        """Relations, households, finances, consents, credit reports, interactions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateHousehold(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddHouseholdMember(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHousehold(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddFinancialItem(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordConsent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeConsent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckConsent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordCreditReport(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordInteraction(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateLead(self, request, context):
+        """Leads.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLeads(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateLead(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLeadFunnel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportParties(self, request, context):
+        """Spreadsheet import (.xlsx, .csv).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBranches(self, request, context):
+        """Org directory and regions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStaff(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStaff(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetStaffRegions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRegions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +474,161 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.AuthenticateStaff,
                     request_deserializer=granary_dot_v1_dot_customer__pb2.AuthenticateStaffRequest.FromString,
                     response_serializer=granary_dot_v1_dot_customer__pb2.AuthenticateStaffResponse.SerializeToString,
+            ),
+            'SearchParties': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchParties,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.SearchPartiesRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.SearchPartiesResponse.SerializeToString,
+            ),
+            'UpdateParty': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateParty,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.UpdatePartyRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.UpdatePartyResponse.SerializeToString,
+            ),
+            'SetPartyTags': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPartyTags,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.SetPartyTagsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.SetPartyTagsResponse.SerializeToString,
+            ),
+            'ChangePartyStage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePartyStage,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.ChangePartyStageRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.ChangePartyStageResponse.SerializeToString,
+            ),
+            'RecomputePartyTiers': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecomputePartyTiers,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.RecomputePartyTiersRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.RecomputePartyTiersResponse.SerializeToString,
+            ),
+            'MergeParties': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeParties,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.MergePartiesRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.MergePartiesResponse.SerializeToString,
+            ),
+            'RequestPartyChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPartyChange,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.RequestPartyChangeRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.RequestPartyChangeResponse.SerializeToString,
+            ),
+            'ApplyPartyChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyPartyChange,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.ApplyPartyChangeRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.ApplyPartyChangeResponse.SerializeToString,
+            ),
+            'ListPartyChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPartyChanges,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.ListPartyChangesRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.ListPartyChangesResponse.SerializeToString,
+            ),
+            'GetPartyContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPartyContact,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.GetPartyContactRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.GetPartyContactResponse.SerializeToString,
+            ),
+            'GetPartyView': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPartyView,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.GetPartyViewRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.GetPartyViewResponse.SerializeToString,
+            ),
+            'AddRelation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddRelation,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.AddRelationRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.AddRelationResponse.SerializeToString,
+            ),
+            'CreateHousehold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateHousehold,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.CreateHouseholdRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.CreateHouseholdResponse.SerializeToString,
+            ),
+            'AddHouseholdMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddHouseholdMember,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.AddHouseholdMemberRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.AddHouseholdMemberResponse.SerializeToString,
+            ),
+            'GetHousehold': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHousehold,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.GetHouseholdRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.GetHouseholdResponse.SerializeToString,
+            ),
+            'AddFinancialItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddFinancialItem,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.AddFinancialItemRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.AddFinancialItemResponse.SerializeToString,
+            ),
+            'RecordConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordConsent,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.RecordConsentRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.RecordConsentResponse.SerializeToString,
+            ),
+            'RevokeConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeConsent,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.RevokeConsentRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.RevokeConsentResponse.SerializeToString,
+            ),
+            'CheckConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckConsent,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.CheckConsentRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.CheckConsentResponse.SerializeToString,
+            ),
+            'RecordCreditReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordCreditReport,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.RecordCreditReportRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.RecordCreditReportResponse.SerializeToString,
+            ),
+            'RecordInteraction': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordInteraction,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.RecordInteractionRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.RecordInteractionResponse.SerializeToString,
+            ),
+            'CreateLead': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateLead,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.CreateLeadRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.CreateLeadResponse.SerializeToString,
+            ),
+            'ListLeads': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLeads,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.ListLeadsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.ListLeadsResponse.SerializeToString,
+            ),
+            'UpdateLead': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateLead,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.UpdateLeadRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.UpdateLeadResponse.SerializeToString,
+            ),
+            'GetLeadFunnel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLeadFunnel,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.GetLeadFunnelRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.GetLeadFunnelResponse.SerializeToString,
+            ),
+            'ImportParties': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportParties,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.ImportPartiesRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.ImportPartiesResponse.SerializeToString,
+            ),
+            'ListBranches': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBranches,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.ListBranchesRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.ListBranchesResponse.SerializeToString,
+            ),
+            'GetStaff': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStaff,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.GetStaffRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.GetStaffResponse.SerializeToString,
+            ),
+            'ListStaff': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStaff,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.ListStaffRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.ListStaffResponse.SerializeToString,
+            ),
+            'SetStaffRegions': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetStaffRegions,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.SetStaffRegionsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.SetStaffRegionsResponse.SerializeToString,
+            ),
+            'ListRegions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRegions,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.ListRegionsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.ListRegionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +768,843 @@ class CustomerService:
             '/granary.v1.CustomerService/AuthenticateStaff',
             granary_dot_v1_dot_customer__pb2.AuthenticateStaffRequest.SerializeToString,
             granary_dot_v1_dot_customer__pb2.AuthenticateStaffResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchParties(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/SearchParties',
+            granary_dot_v1_dot_customer__pb2.SearchPartiesRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.SearchPartiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateParty(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/UpdateParty',
+            granary_dot_v1_dot_customer__pb2.UpdatePartyRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.UpdatePartyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPartyTags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/SetPartyTags',
+            granary_dot_v1_dot_customer__pb2.SetPartyTagsRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.SetPartyTagsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePartyStage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/ChangePartyStage',
+            granary_dot_v1_dot_customer__pb2.ChangePartyStageRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.ChangePartyStageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecomputePartyTiers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/RecomputePartyTiers',
+            granary_dot_v1_dot_customer__pb2.RecomputePartyTiersRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.RecomputePartyTiersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeParties(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/MergeParties',
+            granary_dot_v1_dot_customer__pb2.MergePartiesRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.MergePartiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPartyChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/RequestPartyChange',
+            granary_dot_v1_dot_customer__pb2.RequestPartyChangeRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.RequestPartyChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyPartyChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/ApplyPartyChange',
+            granary_dot_v1_dot_customer__pb2.ApplyPartyChangeRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.ApplyPartyChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPartyChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/ListPartyChanges',
+            granary_dot_v1_dot_customer__pb2.ListPartyChangesRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.ListPartyChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPartyContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/GetPartyContact',
+            granary_dot_v1_dot_customer__pb2.GetPartyContactRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.GetPartyContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPartyView(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/GetPartyView',
+            granary_dot_v1_dot_customer__pb2.GetPartyViewRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.GetPartyViewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddRelation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/AddRelation',
+            granary_dot_v1_dot_customer__pb2.AddRelationRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.AddRelationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateHousehold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/CreateHousehold',
+            granary_dot_v1_dot_customer__pb2.CreateHouseholdRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.CreateHouseholdResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddHouseholdMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/AddHouseholdMember',
+            granary_dot_v1_dot_customer__pb2.AddHouseholdMemberRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.AddHouseholdMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHousehold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/GetHousehold',
+            granary_dot_v1_dot_customer__pb2.GetHouseholdRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.GetHouseholdResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddFinancialItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/AddFinancialItem',
+            granary_dot_v1_dot_customer__pb2.AddFinancialItemRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.AddFinancialItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/RecordConsent',
+            granary_dot_v1_dot_customer__pb2.RecordConsentRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.RecordConsentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/RevokeConsent',
+            granary_dot_v1_dot_customer__pb2.RevokeConsentRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.RevokeConsentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/CheckConsent',
+            granary_dot_v1_dot_customer__pb2.CheckConsentRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.CheckConsentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordCreditReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/RecordCreditReport',
+            granary_dot_v1_dot_customer__pb2.RecordCreditReportRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.RecordCreditReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordInteraction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/RecordInteraction',
+            granary_dot_v1_dot_customer__pb2.RecordInteractionRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.RecordInteractionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateLead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/CreateLead',
+            granary_dot_v1_dot_customer__pb2.CreateLeadRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.CreateLeadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLeads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/ListLeads',
+            granary_dot_v1_dot_customer__pb2.ListLeadsRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.ListLeadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateLead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/UpdateLead',
+            granary_dot_v1_dot_customer__pb2.UpdateLeadRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.UpdateLeadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLeadFunnel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/GetLeadFunnel',
+            granary_dot_v1_dot_customer__pb2.GetLeadFunnelRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.GetLeadFunnelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportParties(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/ImportParties',
+            granary_dot_v1_dot_customer__pb2.ImportPartiesRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.ImportPartiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBranches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/ListBranches',
+            granary_dot_v1_dot_customer__pb2.ListBranchesRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.ListBranchesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStaff(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/GetStaff',
+            granary_dot_v1_dot_customer__pb2.GetStaffRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.GetStaffResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStaff(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/ListStaff',
+            granary_dot_v1_dot_customer__pb2.ListStaffRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.ListStaffResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetStaffRegions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/SetStaffRegions',
+            granary_dot_v1_dot_customer__pb2.SetStaffRegionsRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.SetStaffRegionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRegions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/ListRegions',
+            granary_dot_v1_dot_customer__pb2.ListRegionsRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.ListRegionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

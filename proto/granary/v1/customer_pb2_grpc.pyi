@@ -40,6 +40,45 @@ class CustomerServiceStub:
     CreateBranch: _grpc.UnaryUnaryMultiCallable[_customer_pb2.CreateBranchRequest, _customer_pb2.CreateBranchResponse]
     CreateStaff: _grpc.UnaryUnaryMultiCallable[_customer_pb2.CreateStaffRequest, _customer_pb2.CreateStaffResponse]
     AuthenticateStaff: _grpc.UnaryUnaryMultiCallable[_customer_pb2.AuthenticateStaffRequest, _customer_pb2.AuthenticateStaffResponse]
+    SearchParties: _grpc.UnaryUnaryMultiCallable[_customer_pb2.SearchPartiesRequest, _customer_pb2.SearchPartiesResponse]
+    """Parties: search, non-key updates, tags, lifecycle, tiers, merge."""
+    UpdateParty: _grpc.UnaryUnaryMultiCallable[_customer_pb2.UpdatePartyRequest, _customer_pb2.UpdatePartyResponse]
+    SetPartyTags: _grpc.UnaryUnaryMultiCallable[_customer_pb2.SetPartyTagsRequest, _customer_pb2.SetPartyTagsResponse]
+    ChangePartyStage: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ChangePartyStageRequest, _customer_pb2.ChangePartyStageResponse]
+    RecomputePartyTiers: _grpc.UnaryUnaryMultiCallable[_customer_pb2.RecomputePartyTiersRequest, _customer_pb2.RecomputePartyTiersResponse]
+    MergeParties: _grpc.UnaryUnaryMultiCallable[_customer_pb2.MergePartiesRequest, _customer_pb2.MergePartiesResponse]
+    RequestPartyChange: _grpc.UnaryUnaryMultiCallable[_customer_pb2.RequestPartyChangeRequest, _customer_pb2.RequestPartyChangeResponse]
+    """Key-data changes (ID, name, legal representative, mobile): requested, then applied or rejected."""
+    ApplyPartyChange: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ApplyPartyChangeRequest, _customer_pb2.ApplyPartyChangeResponse]
+    ListPartyChanges: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListPartyChangesRequest, _customer_pb2.ListPartyChangesResponse]
+    GetPartyContact: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetPartyContactRequest, _customer_pb2.GetPartyContactResponse]
+    """For services (SMS, notices): the clear mobile of a party; audited."""
+    GetPartyView: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetPartyViewRequest, _customer_pb2.GetPartyViewResponse]
+    """The 360° view: the party and everything around it, partial when a source is down."""
+    AddRelation: _grpc.UnaryUnaryMultiCallable[_customer_pb2.AddRelationRequest, _customer_pb2.AddRelationResponse]
+    """Relations, households, finances, consents, credit reports, interactions."""
+    CreateHousehold: _grpc.UnaryUnaryMultiCallable[_customer_pb2.CreateHouseholdRequest, _customer_pb2.CreateHouseholdResponse]
+    AddHouseholdMember: _grpc.UnaryUnaryMultiCallable[_customer_pb2.AddHouseholdMemberRequest, _customer_pb2.AddHouseholdMemberResponse]
+    GetHousehold: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetHouseholdRequest, _customer_pb2.GetHouseholdResponse]
+    AddFinancialItem: _grpc.UnaryUnaryMultiCallable[_customer_pb2.AddFinancialItemRequest, _customer_pb2.AddFinancialItemResponse]
+    RecordConsent: _grpc.UnaryUnaryMultiCallable[_customer_pb2.RecordConsentRequest, _customer_pb2.RecordConsentResponse]
+    RevokeConsent: _grpc.UnaryUnaryMultiCallable[_customer_pb2.RevokeConsentRequest, _customer_pb2.RevokeConsentResponse]
+    CheckConsent: _grpc.UnaryUnaryMultiCallable[_customer_pb2.CheckConsentRequest, _customer_pb2.CheckConsentResponse]
+    RecordCreditReport: _grpc.UnaryUnaryMultiCallable[_customer_pb2.RecordCreditReportRequest, _customer_pb2.RecordCreditReportResponse]
+    RecordInteraction: _grpc.UnaryUnaryMultiCallable[_customer_pb2.RecordInteractionRequest, _customer_pb2.RecordInteractionResponse]
+    CreateLead: _grpc.UnaryUnaryMultiCallable[_customer_pb2.CreateLeadRequest, _customer_pb2.CreateLeadResponse]
+    """Leads."""
+    ListLeads: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListLeadsRequest, _customer_pb2.ListLeadsResponse]
+    UpdateLead: _grpc.UnaryUnaryMultiCallable[_customer_pb2.UpdateLeadRequest, _customer_pb2.UpdateLeadResponse]
+    GetLeadFunnel: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetLeadFunnelRequest, _customer_pb2.GetLeadFunnelResponse]
+    ImportParties: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ImportPartiesRequest, _customer_pb2.ImportPartiesResponse]
+    """Spreadsheet import (.xlsx, .csv)."""
+    ListBranches: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListBranchesRequest, _customer_pb2.ListBranchesResponse]
+    """Org directory and regions."""
+    GetStaff: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetStaffRequest, _customer_pb2.GetStaffResponse]
+    ListStaff: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListStaffRequest, _customer_pb2.ListStaffResponse]
+    SetStaffRegions: _grpc.UnaryUnaryMultiCallable[_customer_pb2.SetStaffRegionsRequest, _customer_pb2.SetStaffRegionsResponse]
+    ListRegions: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListRegionsRequest, _customer_pb2.ListRegionsResponse]
 
 @_typing.type_check_only
 class CustomerServiceAsyncStub(CustomerServiceStub):
@@ -53,6 +92,45 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     CreateBranch: _aio.UnaryUnaryMultiCallable[_customer_pb2.CreateBranchRequest, _customer_pb2.CreateBranchResponse]  # type: ignore[assignment]
     CreateStaff: _aio.UnaryUnaryMultiCallable[_customer_pb2.CreateStaffRequest, _customer_pb2.CreateStaffResponse]  # type: ignore[assignment]
     AuthenticateStaff: _aio.UnaryUnaryMultiCallable[_customer_pb2.AuthenticateStaffRequest, _customer_pb2.AuthenticateStaffResponse]  # type: ignore[assignment]
+    SearchParties: _aio.UnaryUnaryMultiCallable[_customer_pb2.SearchPartiesRequest, _customer_pb2.SearchPartiesResponse]  # type: ignore[assignment]
+    """Parties: search, non-key updates, tags, lifecycle, tiers, merge."""
+    UpdateParty: _aio.UnaryUnaryMultiCallable[_customer_pb2.UpdatePartyRequest, _customer_pb2.UpdatePartyResponse]  # type: ignore[assignment]
+    SetPartyTags: _aio.UnaryUnaryMultiCallable[_customer_pb2.SetPartyTagsRequest, _customer_pb2.SetPartyTagsResponse]  # type: ignore[assignment]
+    ChangePartyStage: _aio.UnaryUnaryMultiCallable[_customer_pb2.ChangePartyStageRequest, _customer_pb2.ChangePartyStageResponse]  # type: ignore[assignment]
+    RecomputePartyTiers: _aio.UnaryUnaryMultiCallable[_customer_pb2.RecomputePartyTiersRequest, _customer_pb2.RecomputePartyTiersResponse]  # type: ignore[assignment]
+    MergeParties: _aio.UnaryUnaryMultiCallable[_customer_pb2.MergePartiesRequest, _customer_pb2.MergePartiesResponse]  # type: ignore[assignment]
+    RequestPartyChange: _aio.UnaryUnaryMultiCallable[_customer_pb2.RequestPartyChangeRequest, _customer_pb2.RequestPartyChangeResponse]  # type: ignore[assignment]
+    """Key-data changes (ID, name, legal representative, mobile): requested, then applied or rejected."""
+    ApplyPartyChange: _aio.UnaryUnaryMultiCallable[_customer_pb2.ApplyPartyChangeRequest, _customer_pb2.ApplyPartyChangeResponse]  # type: ignore[assignment]
+    ListPartyChanges: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListPartyChangesRequest, _customer_pb2.ListPartyChangesResponse]  # type: ignore[assignment]
+    GetPartyContact: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetPartyContactRequest, _customer_pb2.GetPartyContactResponse]  # type: ignore[assignment]
+    """For services (SMS, notices): the clear mobile of a party; audited."""
+    GetPartyView: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetPartyViewRequest, _customer_pb2.GetPartyViewResponse]  # type: ignore[assignment]
+    """The 360° view: the party and everything around it, partial when a source is down."""
+    AddRelation: _aio.UnaryUnaryMultiCallable[_customer_pb2.AddRelationRequest, _customer_pb2.AddRelationResponse]  # type: ignore[assignment]
+    """Relations, households, finances, consents, credit reports, interactions."""
+    CreateHousehold: _aio.UnaryUnaryMultiCallable[_customer_pb2.CreateHouseholdRequest, _customer_pb2.CreateHouseholdResponse]  # type: ignore[assignment]
+    AddHouseholdMember: _aio.UnaryUnaryMultiCallable[_customer_pb2.AddHouseholdMemberRequest, _customer_pb2.AddHouseholdMemberResponse]  # type: ignore[assignment]
+    GetHousehold: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetHouseholdRequest, _customer_pb2.GetHouseholdResponse]  # type: ignore[assignment]
+    AddFinancialItem: _aio.UnaryUnaryMultiCallable[_customer_pb2.AddFinancialItemRequest, _customer_pb2.AddFinancialItemResponse]  # type: ignore[assignment]
+    RecordConsent: _aio.UnaryUnaryMultiCallable[_customer_pb2.RecordConsentRequest, _customer_pb2.RecordConsentResponse]  # type: ignore[assignment]
+    RevokeConsent: _aio.UnaryUnaryMultiCallable[_customer_pb2.RevokeConsentRequest, _customer_pb2.RevokeConsentResponse]  # type: ignore[assignment]
+    CheckConsent: _aio.UnaryUnaryMultiCallable[_customer_pb2.CheckConsentRequest, _customer_pb2.CheckConsentResponse]  # type: ignore[assignment]
+    RecordCreditReport: _aio.UnaryUnaryMultiCallable[_customer_pb2.RecordCreditReportRequest, _customer_pb2.RecordCreditReportResponse]  # type: ignore[assignment]
+    RecordInteraction: _aio.UnaryUnaryMultiCallable[_customer_pb2.RecordInteractionRequest, _customer_pb2.RecordInteractionResponse]  # type: ignore[assignment]
+    CreateLead: _aio.UnaryUnaryMultiCallable[_customer_pb2.CreateLeadRequest, _customer_pb2.CreateLeadResponse]  # type: ignore[assignment]
+    """Leads."""
+    ListLeads: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListLeadsRequest, _customer_pb2.ListLeadsResponse]  # type: ignore[assignment]
+    UpdateLead: _aio.UnaryUnaryMultiCallable[_customer_pb2.UpdateLeadRequest, _customer_pb2.UpdateLeadResponse]  # type: ignore[assignment]
+    GetLeadFunnel: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetLeadFunnelRequest, _customer_pb2.GetLeadFunnelResponse]  # type: ignore[assignment]
+    ImportParties: _aio.UnaryUnaryMultiCallable[_customer_pb2.ImportPartiesRequest, _customer_pb2.ImportPartiesResponse]  # type: ignore[assignment]
+    """Spreadsheet import (.xlsx, .csv)."""
+    ListBranches: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListBranchesRequest, _customer_pb2.ListBranchesResponse]  # type: ignore[assignment]
+    """Org directory and regions."""
+    GetStaff: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetStaffRequest, _customer_pb2.GetStaffResponse]  # type: ignore[assignment]
+    ListStaff: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListStaffRequest, _customer_pb2.ListStaffResponse]  # type: ignore[assignment]
+    SetStaffRegions: _aio.UnaryUnaryMultiCallable[_customer_pb2.SetStaffRegionsRequest, _customer_pb2.SetStaffRegionsResponse]  # type: ignore[assignment]
+    ListRegions: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListRegionsRequest, _customer_pb2.ListRegionsResponse]  # type: ignore[assignment]
 
 class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
     """CustomerService owns parties (people, enterprises, village collectives) and the org
@@ -93,5 +171,230 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customer_pb2.AuthenticateStaffRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customer_pb2.AuthenticateStaffResponse, _abc.Awaitable[_customer_pb2.AuthenticateStaffResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SearchParties(
+        self,
+        request: _customer_pb2.SearchPartiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.SearchPartiesResponse, _abc.Awaitable[_customer_pb2.SearchPartiesResponse]]:
+        """Parties: search, non-key updates, tags, lifecycle, tiers, merge."""
+
+    @_abc_1.abstractmethod
+    def UpdateParty(
+        self,
+        request: _customer_pb2.UpdatePartyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.UpdatePartyResponse, _abc.Awaitable[_customer_pb2.UpdatePartyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetPartyTags(
+        self,
+        request: _customer_pb2.SetPartyTagsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.SetPartyTagsResponse, _abc.Awaitable[_customer_pb2.SetPartyTagsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ChangePartyStage(
+        self,
+        request: _customer_pb2.ChangePartyStageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ChangePartyStageResponse, _abc.Awaitable[_customer_pb2.ChangePartyStageResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecomputePartyTiers(
+        self,
+        request: _customer_pb2.RecomputePartyTiersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.RecomputePartyTiersResponse, _abc.Awaitable[_customer_pb2.RecomputePartyTiersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def MergeParties(
+        self,
+        request: _customer_pb2.MergePartiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.MergePartiesResponse, _abc.Awaitable[_customer_pb2.MergePartiesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RequestPartyChange(
+        self,
+        request: _customer_pb2.RequestPartyChangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.RequestPartyChangeResponse, _abc.Awaitable[_customer_pb2.RequestPartyChangeResponse]]:
+        """Key-data changes (ID, name, legal representative, mobile): requested, then applied or rejected."""
+
+    @_abc_1.abstractmethod
+    def ApplyPartyChange(
+        self,
+        request: _customer_pb2.ApplyPartyChangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ApplyPartyChangeResponse, _abc.Awaitable[_customer_pb2.ApplyPartyChangeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPartyChanges(
+        self,
+        request: _customer_pb2.ListPartyChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ListPartyChangesResponse, _abc.Awaitable[_customer_pb2.ListPartyChangesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetPartyContact(
+        self,
+        request: _customer_pb2.GetPartyContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.GetPartyContactResponse, _abc.Awaitable[_customer_pb2.GetPartyContactResponse]]:
+        """For services (SMS, notices): the clear mobile of a party; audited."""
+
+    @_abc_1.abstractmethod
+    def GetPartyView(
+        self,
+        request: _customer_pb2.GetPartyViewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.GetPartyViewResponse, _abc.Awaitable[_customer_pb2.GetPartyViewResponse]]:
+        """The 360° view: the party and everything around it, partial when a source is down."""
+
+    @_abc_1.abstractmethod
+    def AddRelation(
+        self,
+        request: _customer_pb2.AddRelationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.AddRelationResponse, _abc.Awaitable[_customer_pb2.AddRelationResponse]]:
+        """Relations, households, finances, consents, credit reports, interactions."""
+
+    @_abc_1.abstractmethod
+    def CreateHousehold(
+        self,
+        request: _customer_pb2.CreateHouseholdRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.CreateHouseholdResponse, _abc.Awaitable[_customer_pb2.CreateHouseholdResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddHouseholdMember(
+        self,
+        request: _customer_pb2.AddHouseholdMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.AddHouseholdMemberResponse, _abc.Awaitable[_customer_pb2.AddHouseholdMemberResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetHousehold(
+        self,
+        request: _customer_pb2.GetHouseholdRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.GetHouseholdResponse, _abc.Awaitable[_customer_pb2.GetHouseholdResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddFinancialItem(
+        self,
+        request: _customer_pb2.AddFinancialItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.AddFinancialItemResponse, _abc.Awaitable[_customer_pb2.AddFinancialItemResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordConsent(
+        self,
+        request: _customer_pb2.RecordConsentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.RecordConsentResponse, _abc.Awaitable[_customer_pb2.RecordConsentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeConsent(
+        self,
+        request: _customer_pb2.RevokeConsentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.RevokeConsentResponse, _abc.Awaitable[_customer_pb2.RevokeConsentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CheckConsent(
+        self,
+        request: _customer_pb2.CheckConsentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.CheckConsentResponse, _abc.Awaitable[_customer_pb2.CheckConsentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordCreditReport(
+        self,
+        request: _customer_pb2.RecordCreditReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.RecordCreditReportResponse, _abc.Awaitable[_customer_pb2.RecordCreditReportResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordInteraction(
+        self,
+        request: _customer_pb2.RecordInteractionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.RecordInteractionResponse, _abc.Awaitable[_customer_pb2.RecordInteractionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateLead(
+        self,
+        request: _customer_pb2.CreateLeadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.CreateLeadResponse, _abc.Awaitable[_customer_pb2.CreateLeadResponse]]:
+        """Leads."""
+
+    @_abc_1.abstractmethod
+    def ListLeads(
+        self,
+        request: _customer_pb2.ListLeadsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ListLeadsResponse, _abc.Awaitable[_customer_pb2.ListLeadsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateLead(
+        self,
+        request: _customer_pb2.UpdateLeadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.UpdateLeadResponse, _abc.Awaitable[_customer_pb2.UpdateLeadResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetLeadFunnel(
+        self,
+        request: _customer_pb2.GetLeadFunnelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.GetLeadFunnelResponse, _abc.Awaitable[_customer_pb2.GetLeadFunnelResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ImportParties(
+        self,
+        request: _customer_pb2.ImportPartiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ImportPartiesResponse, _abc.Awaitable[_customer_pb2.ImportPartiesResponse]]:
+        """Spreadsheet import (.xlsx, .csv)."""
+
+    @_abc_1.abstractmethod
+    def ListBranches(
+        self,
+        request: _customer_pb2.ListBranchesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ListBranchesResponse, _abc.Awaitable[_customer_pb2.ListBranchesResponse]]:
+        """Org directory and regions."""
+
+    @_abc_1.abstractmethod
+    def GetStaff(
+        self,
+        request: _customer_pb2.GetStaffRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.GetStaffResponse, _abc.Awaitable[_customer_pb2.GetStaffResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListStaff(
+        self,
+        request: _customer_pb2.ListStaffRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ListStaffResponse, _abc.Awaitable[_customer_pb2.ListStaffResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetStaffRegions(
+        self,
+        request: _customer_pb2.SetStaffRegionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.SetStaffRegionsResponse, _abc.Awaitable[_customer_pb2.SetStaffRegionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListRegions(
+        self,
+        request: _customer_pb2.ListRegionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ListRegionsResponse, _abc.Awaitable[_customer_pb2.ListRegionsResponse]]: ...
 
 def add_CustomerServiceServicer_to_server(servicer: CustomerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -216,9 +216,7 @@ def _foreign_permanent_resident(value: str, field: str, today: date | None) -> I
     if _FOREIGN_OLD.fullmatch(number):
         return IdDocument(doc_type, number)
     if len(number) != 18 or not _FOREIGN_NEW.fullmatch(number):
-        raise InvalidIdentifier(
-            field, "must be 18 characters starting with 9, or 3 letters followed by 12 digits"
-        )
+        raise InvalidIdentifier(field, "must be 18 characters starting with 9, or 3 letters followed by 12 digits")
     expected_check = _check_digit(number)
     if number[17] != expected_check:
         raise InvalidIdentifier(field, f"check digit should be {expected_check}")
@@ -262,9 +260,7 @@ def validate_id_document(
     if kind is IdDocumentType.RESIDENCE_PERMIT_HMT:
         number = _normalize(value)
         if number[:2] not in HMT_PERMIT_PROVINCES:
-            raise InvalidIdentifier(
-                field, "a Hong Kong/Macau/Taiwan residence permit starts with 81, 82 or 83"
-            )
+            raise InvalidIdentifier(field, "a Hong Kong/Macau/Taiwan residence permit starts with 81, 82 or 83")
         rid = _parse_gb11643(number, field=field, today=today, allow_legacy=False)
         return IdDocument(kind, rid.number, rid.birth_date, rid.gender, rid.warnings)
     if kind is IdDocumentType.FOREIGN_PERMANENT_RESIDENT:
@@ -410,9 +406,7 @@ def parse_uscc(value: str, *, field: str = "uscc") -> SocialCreditCode:
 # --------------------------------------------------------------------------- mobile
 
 
-_MOBILE_TYPES = frozenset(
-    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
-)
+_MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
 def normalize_mobile(

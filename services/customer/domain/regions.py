@@ -117,3 +117,36 @@ def county_name(county_code: str, year: int | None = None) -> str | None:
             continue
         return name
     return None
+
+
+# --------------------------------------------------------------------------- statistical codes
+
+_LEVEL_DIGITS = (2, 4, 6, 9, 12)
+"""Significant digits of a 12-digit statistical code per level: province, city, county,
+township, village (统计用区划代码)."""
+
+
+def region_level(code: str) -> int:
+    """1 (province) .. 5 (village) for a 12-digit code: the shortest prefix followed by zeros."""
+    for level, digits in enumerate(_LEVEL_DIGITS, start=1):
+        if set(code[digits:]) <= {"0"}:
+            return level
+    return 5
+
+
+def subtree_prefix(code: str) -> str:
+    """The prefix every code inside ``code``'s subtree starts with (``330726000000`` -> ``330726``)."""
+    return code[: _LEVEL_DIGITS[region_level(code) - 1]]
+
+
+def is_within(code: str, ancestor: str) -> bool:
+    return bool(code) and code.startswith(subtree_prefix(ancestor))
+
+
+def region_code_problem(code: str) -> str | None:
+    """Why ``code`` cannot be a 12-digit statistical region code, or None when it can."""
+    if len(code) != 12 or not code.isdigit():
+        return "must be a 12-digit statistical region code"
+    if not is_known_province(code):
+        return f"province code {code[:2]} is unknown"
+    return None
