@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.credit.models import ProductRow
+from services.credit.models import (
+    ApplicationRow,
+    ApprovalOpinionRow,
+    BusinessDateRow,
+    CampaignHouseholdRow,
+    CobRunRow,
+    ContractRow,
+    ContractTemplateRow,
+    CreditLineRow,
+    InstallmentRow,
+    LoanRow,
+    ProductRow,
+    RepaymentRow,
+    VillageCampaignRow,
+)
 
 
 class ProductRepository:
@@ -22,3 +41,234 @@ class ProductRepository:
         """Highest version of ``code`` so far; 0 when the code is new."""
         latest = await self._session.scalar(select(func.max(ProductRow.version)).where(ProductRow.code == code))
         return int(latest or 0)
+
+    async def list(self, *, all_versions: bool, code: str) -> list[ProductRow]:
+        stmt = select(ProductRow)
+        if code:
+            stmt = stmt.where(ProductRow.code == code)
+        if not all_versions:
+            latest = (
+                select(ProductRow.code, func.max(ProductRow.version).label("v")).group_by(ProductRow.code).subquery()
+            )
+            stmt = stmt.join(latest, and_(ProductRow.code == latest.c.code, ProductRow.version == latest.c.v))
+        return list((await self._session.scalars(stmt.order_by(ProductRow.code, ProductRow.version))).all())
+
+
+class ApplicationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, row: ApplicationRow | ApprovalOpinionRow) -> None:
+        self._session.add(row)
+
+    async def get(self, application_id: str, *, for_update: bool = False) -> ApplicationRow | None:
+        return await self._session.get(ApplicationRow, application_id, with_for_update=for_update)
+
+    async def by_key(self, key: str) -> ApplicationRow | None:
+        return await self._session.scalar(select(ApplicationRow).where(ApplicationRow.idempotency_key == key))
+
+    async def opinions(self, application_id: str) -> list[ApprovalOpinionRow]:
+        stmt = (
+            select(ApprovalOpinionRow)
+            .where(ApprovalOpinionRow.application_id == application_id)
+            .order_by(ApprovalOpinionRow.seq)
+        )
+        return list((await self._session.scalars(stmt)).all())
+
+    async def next_opinion_seq(self, application_id: str) -> int:
+        seq = await self._session.scalar(
+            select(func.max(ApprovalOpinionRow.seq)).where(ApprovalOpinionRow.application_id == application_id)
+        )
+        return int(seq or 0) + 1
+
+    async def page(
+        self, *, branch_id: str | None, status: str, party_id: str, after: tuple[str, str] | None, limit: int
+    ) -> list[ApplicationRow]:
+        stmt = select(ApplicationRow)
+        if branch_id is not None:
+            stmt = stmt.where(ApplicationRow.branch_id == branch_id)
+        if status:
+            stmt = stmt.where(ApplicationRow.status == status)
+        if party_id:
+            stmt = stmt.where(ApplicationRow.party_id == party_id)
+        if after:
+            stmt = stmt.where(ApplicationRow.id > after[1])
+        return list((await self._session.scalars(stmt.order_by(ApplicationRow.id).limit(limit))).all())
+
+
+class LineRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, row: Any) -> None:
+        self._session.add(row)
+
+    async def get(self, line_id: str, *, for_update: bool = False) -> CreditLineRow | None:
+        return await self._session.get(CreditLineRow, line_id, with_for_update=for_update)
+
+    async def page(
+        self, *, branch_id: str | None, party_id: str, household_id: str, campaign_id: str, after: str, limit: int
+    ) -> list[CreditLineRow]:
+        stmt = select(CreditLineRow)
+        if branch_id is not None:
+            stmt = stmt.where(CreditLineRow.branch_id == branch_id)
+        if party_id:
+            stmt = stmt.where(CreditLineRow.party_id == party_id)
+        if household_id:
+            stmt = stmt.where(CreditLineRow.household_id == household_id)
+        if campaign_id:
+            stmt = stmt.where(CreditLineRow.campaign_id == campaign_id)
+        if after:
+            stmt = stmt.where(CreditLineRow.id > after)
+        return list((await self._session.scalars(stmt.order_by(CreditLineRow.id).limit(limit))).all())
+
+    async def unused_limits(self, *, party_id: str, household_id: str, on: date) -> Decimal:
+        holder = _holder(CreditLineRow.party_id, CreditLineRow.household_id, party_id, household_id)
+        total = await self._session.scalar(
+            select(func.coalesce(func.sum(CreditLineRow.limit - CreditLineRow.used), 0)).where(
+                holder, CreditLineRow.status == "active", CreditLineRow.valid_until >= on
+            )
+        )
+        return Decimal(total or 0)
+
+    async def campaign(self, campaign_id: str, *, for_update: bool = False) -> VillageCampaignRow | None:
+        return await self._session.get(VillageCampaignRow, campaign_id, with_for_update=for_update)
+
+    async def campaign_households(self, campaign_id: str) -> list[CampaignHouseholdRow]:
+        stmt = (
+            select(CampaignHouseholdRow)
+            .where(CampaignHouseholdRow.campaign_id == campaign_id)
+            .order_by(CampaignHouseholdRow.seq)
+        )
+        return list((await self._session.scalars(stmt)).all())
+
+
+def _holder(party_col: Any, household_col: Any, party_id: str, household_id: str) -> ColumnElement[bool]:
+    conditions = []
+    if party_id:
+        conditions.append(party_col == party_id)
+    if household_id:
+        conditions.append(household_col == household_id)
+    return or_(*conditions)
+
+
+class ContractRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, row: Any) -> None:
+        self._session.add(row)
+
+    async def latest_template(self, code: str) -> ContractTemplateRow | None:
+        stmt = (
+            select(ContractTemplateRow)
+            .where(ContractTemplateRow.code == code)
+            .order_by(ContractTemplateRow.version.desc())
+            .limit(1)
+        )
+        return await self._session.scalar(stmt)
+
+    async def get(self, contract_id: str, *, for_update: bool = False) -> ContractRow | None:
+        return await self._session.get(ContractRow, contract_id, with_for_update=for_update)
+
+    async def signed_for(self, application_id: str) -> ContractRow | None:
+        stmt = select(ContractRow).where(ContractRow.application_id == application_id, ContractRow.status == "signed")
+        return await self._session.scalar(stmt.limit(1))
+
+
+class LoanRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, row: Any) -> None:
+        self._session.add(row)
+
+    def add_all(self, rows: Sequence[Any]) -> None:
+        self._session.add_all(rows)
+
+    async def get(self, loan_id: str, *, for_update: bool = False) -> LoanRow | None:
+        return await self._session.get(LoanRow, loan_id, with_for_update=for_update)
+
+    async def for_application(self, application_id: str) -> LoanRow | None:
+        return await self._session.scalar(select(LoanRow).where(LoanRow.application_id == application_id))
+
+    async def installments(self, loan_id: str) -> list[InstallmentRow]:
+        stmt = select(InstallmentRow).where(InstallmentRow.loan_id == loan_id).order_by(InstallmentRow.number)
+        return list((await self._session.scalars(stmt)).all())
+
+    async def installments_of(self, loan_ids: list[str]) -> dict[str, list[InstallmentRow]]:
+        stmt = (
+            select(InstallmentRow)
+            .where(InstallmentRow.loan_id.in_(loan_ids))
+            .order_by(InstallmentRow.loan_id, InstallmentRow.number)
+        )
+        grouped: dict[str, list[InstallmentRow]] = {i: [] for i in loan_ids}
+        for row in (await self._session.scalars(stmt)).all():
+            grouped[row.loan_id].append(row)
+        return grouped
+
+    async def repayments(self, loan_id: str) -> list[RepaymentRow]:
+        stmt = select(RepaymentRow).where(RepaymentRow.loan_id == loan_id).order_by(RepaymentRow.seq)
+        return list((await self._session.scalars(stmt)).all())
+
+    async def repayment(self, repayment_id: str) -> RepaymentRow | None:
+        return await self._session.get(RepaymentRow, repayment_id)
+
+    async def repayment_by_ref(self, external_ref: str) -> RepaymentRow | None:
+        return await self._session.scalar(select(RepaymentRow).where(RepaymentRow.external_ref == external_ref))
+
+    async def outstanding(self, *, party_id: str, household_id: str) -> Decimal:
+        holder = _holder(LoanRow.party_id, LoanRow.household_id, party_id, household_id)
+        total = await self._session.scalar(
+            select(func.coalesce(func.sum(LoanRow.outstanding_principal), 0)).where(holder, LoanRow.status == "active")
+        )
+        return Decimal(total or 0)
+
+    async def due_for_cob(self, business_date: date, limit: int) -> list[LoanRow]:
+        stmt = (
+            select(LoanRow)
+            .where(
+                LoanRow.status == "active",
+                LoanRow.disbursed_on <= business_date,
+                or_(LoanRow.last_cob_date.is_(None), LoanRow.last_cob_date < business_date),
+            )
+            .order_by(LoanRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self._session.scalars(stmt)).all())
+
+    async def page(
+        self,
+        *,
+        branch_id: str | None,
+        filters: dict[str, str],
+        min_dpd: int,
+        after: str,
+        limit: int,
+    ) -> list[LoanRow]:
+        stmt = select(LoanRow)
+        if branch_id is not None:
+            stmt = stmt.where(LoanRow.branch_id == branch_id)
+        for name, value in filters.items():
+            if value:
+                stmt = stmt.where(getattr(LoanRow, name) == value)
+        if min_dpd:
+            stmt = stmt.where(LoanRow.dpd >= min_dpd)
+        if after:
+            stmt = stmt.where(LoanRow.id > after)
+        return list((await self._session.scalars(stmt.order_by(LoanRow.id).limit(limit))).all())
+
+
+class CalendarRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def business_date(self) -> BusinessDateRow | None:
+        return await self._session.get(BusinessDateRow, 1)
+
+    def add(self, row: Any) -> None:
+        self._session.add(row)
+
+    async def cob_run(self, business_date: date) -> CobRunRow | None:
+        return await self._session.get(CobRunRow, business_date)

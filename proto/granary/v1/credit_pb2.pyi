@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -63,6 +65,18 @@ class Product(_message.Message):
     ANNUAL_RATE_FIELD_NUMBER: _builtins.int
     REPAYMENT_METHOD_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    RATE_TYPE_FIELD_NUMBER: _builtins.int
+    LPR_FIELD_NUMBER: _builtins.int
+    SPREAD_FIELD_NUMBER: _builtins.int
+    DAY_COUNT_FIELD_NUMBER: _builtins.int
+    FREQUENCY_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_GRACE_PERIODS_FIELD_NUMBER: _builtins.int
+    INTEREST_GRACE_PERIODS_FIELD_NUMBER: _builtins.int
+    PENALTY_MARKUP_FIELD_NUMBER: _builtins.int
+    GUARANTEE_TYPES_FIELD_NUMBER: _builtins.int
+    ROUNDING_SCALE_FIELD_NUMBER: _builtins.int
+    ROUNDING_MODE_FIELD_NUMBER: _builtins.int
+    ALLOCATION_ORDER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     code: _builtins.str
     version: _builtins.int
@@ -73,9 +87,33 @@ class Product(_message.Message):
     min_term_months: _builtins.int
     max_term_months: _builtins.int
     annual_rate: _builtins.str
+    """The contract rate for a fixed product; for "lpr_spread" the LPR plus the spread."""
     repayment_method: Global___RepaymentMethod.ValueType
+    rate_type: _builtins.str
+    """"fixed" or "lpr_spread"."""
+    lpr: _builtins.str
+    spread: _builtins.str
+    day_count: _builtins.str
+    """"ACT_360" (default), "ACT_365", "THIRTY_360"."""
+    frequency: _builtins.str
+    """"MONTHLY" (default), "QUARTERLY", "SEMIANNUAL", "ANNUAL"."""
+    principal_grace_periods: _builtins.int
+    interest_grace_periods: _builtins.int
+    penalty_markup: _builtins.str
+    """Penalty rate = annual_rate * (1 + penalty_markup); "0.5" means 50 % above the contract rate."""
+    rounding_scale: _builtins.int
+    rounding_mode: _builtins.str
+    """A decimal module mode name, "ROUND_HALF_EVEN" by default."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def guarantee_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Any of 信用, 保证, 抵押, 质押, 联保."""
+
+    @_builtins.property
+    def allocation_order(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Components in the order a repayment pays them: "penalty", "interest", "principal"."""
+
     def __init__(
         self,
         *,
@@ -91,10 +129,22 @@ class Product(_message.Message):
         annual_rate: _builtins.str = ...,
         repayment_method: Global___RepaymentMethod.ValueType = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        rate_type: _builtins.str = ...,
+        lpr: _builtins.str = ...,
+        spread: _builtins.str = ...,
+        day_count: _builtins.str = ...,
+        frequency: _builtins.str = ...,
+        principal_grace_periods: _builtins.int = ...,
+        interest_grace_periods: _builtins.int = ...,
+        penalty_markup: _builtins.str = ...,
+        guarantee_types: _abc.Iterable[_builtins.str] | None = ...,
+        rounding_scale: _builtins.int = ...,
+        rounding_mode: _builtins.str = ...,
+        allocation_order: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_rate", b"annual_rate", "code", b"code", "created_at", b"created_at", "id", b"id", "max_amount", b"max_amount", "max_term_months", b"max_term_months", "min_amount", b"min_amount", "min_term_months", b"min_term_months", "name", b"name", "purpose", b"purpose", "repayment_method", b"repayment_method", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocation_order", b"allocation_order", "annual_rate", b"annual_rate", "code", b"code", "created_at", b"created_at", "day_count", b"day_count", "frequency", b"frequency", "guarantee_types", b"guarantee_types", "id", b"id", "interest_grace_periods", b"interest_grace_periods", "lpr", b"lpr", "max_amount", b"max_amount", "max_term_months", b"max_term_months", "min_amount", b"min_amount", "min_term_months", b"min_term_months", "name", b"name", "penalty_markup", b"penalty_markup", "principal_grace_periods", b"principal_grace_periods", "purpose", b"purpose", "rate_type", b"rate_type", "repayment_method", b"repayment_method", "rounding_mode", b"rounding_mode", "rounding_scale", b"rounding_scale", "spread", b"spread", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -113,6 +163,18 @@ class CreateProductRequest(_message.Message):
     MAX_TERM_MONTHS_FIELD_NUMBER: _builtins.int
     ANNUAL_RATE_FIELD_NUMBER: _builtins.int
     REPAYMENT_METHOD_FIELD_NUMBER: _builtins.int
+    RATE_TYPE_FIELD_NUMBER: _builtins.int
+    LPR_FIELD_NUMBER: _builtins.int
+    SPREAD_FIELD_NUMBER: _builtins.int
+    DAY_COUNT_FIELD_NUMBER: _builtins.int
+    FREQUENCY_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_GRACE_PERIODS_FIELD_NUMBER: _builtins.int
+    INTEREST_GRACE_PERIODS_FIELD_NUMBER: _builtins.int
+    PENALTY_MARKUP_FIELD_NUMBER: _builtins.int
+    GUARANTEE_TYPES_FIELD_NUMBER: _builtins.int
+    ROUNDING_SCALE_FIELD_NUMBER: _builtins.int
+    ROUNDING_MODE_FIELD_NUMBER: _builtins.int
+    ALLOCATION_ORDER_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     name: _builtins.str
     purpose: _builtins.str
@@ -121,7 +183,23 @@ class CreateProductRequest(_message.Message):
     min_term_months: _builtins.int
     max_term_months: _builtins.int
     annual_rate: _builtins.str
+    """Fixed products: the annual rate. Ignored for lpr_spread (annual_rate = lpr + spread)."""
     repayment_method: Global___RepaymentMethod.ValueType
+    rate_type: _builtins.str
+    lpr: _builtins.str
+    spread: _builtins.str
+    day_count: _builtins.str
+    frequency: _builtins.str
+    principal_grace_periods: _builtins.int
+    interest_grace_periods: _builtins.int
+    penalty_markup: _builtins.str
+    rounding_scale: _builtins.int
+    """Unset (0 with rounding_mode empty) means 2."""
+    rounding_mode: _builtins.str
+    @_builtins.property
+    def guarantee_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def allocation_order(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -134,10 +212,22 @@ class CreateProductRequest(_message.Message):
         max_term_months: _builtins.int = ...,
         annual_rate: _builtins.str = ...,
         repayment_method: Global___RepaymentMethod.ValueType = ...,
+        rate_type: _builtins.str = ...,
+        lpr: _builtins.str = ...,
+        spread: _builtins.str = ...,
+        day_count: _builtins.str = ...,
+        frequency: _builtins.str = ...,
+        principal_grace_periods: _builtins.int = ...,
+        interest_grace_periods: _builtins.int = ...,
+        penalty_markup: _builtins.str = ...,
+        guarantee_types: _abc.Iterable[_builtins.str] | None = ...,
+        rounding_scale: _builtins.int = ...,
+        rounding_mode: _builtins.str = ...,
+        allocation_order: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_rate", b"annual_rate", "code", b"code", "max_amount", b"max_amount", "max_term_months", b"max_term_months", "min_amount", b"min_amount", "min_term_months", b"min_term_months", "name", b"name", "purpose", b"purpose", "repayment_method", b"repayment_method"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocation_order", b"allocation_order", "annual_rate", b"annual_rate", "code", b"code", "day_count", b"day_count", "frequency", b"frequency", "guarantee_types", b"guarantee_types", "interest_grace_periods", b"interest_grace_periods", "lpr", b"lpr", "max_amount", b"max_amount", "max_term_months", b"max_term_months", "min_amount", b"min_amount", "min_term_months", b"min_term_months", "name", b"name", "penalty_markup", b"penalty_markup", "principal_grace_periods", b"principal_grace_periods", "purpose", b"purpose", "rate_type", b"rate_type", "repayment_method", b"repayment_method", "rounding_mode", b"rounding_mode", "rounding_scale", b"rounding_scale", "spread", b"spread"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -203,6 +293,2012 @@ class GetProductResponse(_message.Message):
 Global___GetProductResponse: _TypeAlias = GetProductResponse  # noqa: Y015
 
 @_typing.final
+class ListProductsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALL_VERSIONS_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    all_versions: _builtins.bool
+    """Only the latest version of each code unless all_versions."""
+    code: _builtins.str
+    def __init__(
+        self,
+        *,
+        all_versions: _builtins.bool = ...,
+        code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_versions", b"all_versions", "code", b"code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProductsRequest: _TypeAlias = ListProductsRequest  # noqa: Y015
+
+@_typing.final
+class ListProductsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def products(self) -> _containers.RepeatedCompositeFieldContainer[Global___Product]: ...
+    def __init__(
+        self,
+        *,
+        products: _abc.Iterable[Global___Product] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["products", b"products"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProductsResponse: _TypeAlias = ListProductsResponse  # noqa: Y015
+
+@_typing.final
+class Installment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    DUE_DATE_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    DAYS_FIELD_NUMBER: _builtins.int
+    OPENING_PRINCIPAL_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    INTEREST_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    CLOSING_PRINCIPAL_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_PAID_FIELD_NUMBER: _builtins.int
+    INTEREST_PAID_FIELD_NUMBER: _builtins.int
+    PENALTY_FIELD_NUMBER: _builtins.int
+    PENALTY_PAID_FIELD_NUMBER: _builtins.int
+    OUTSTANDING_FIELD_NUMBER: _builtins.int
+    number: _builtins.int
+    due_date: _builtins.str
+    period_start: _builtins.str
+    days: _builtins.int
+    opening_principal: _builtins.str
+    principal: _builtins.str
+    interest: _builtins.str
+    total: _builtins.str
+    closing_principal: _builtins.str
+    principal_paid: _builtins.str
+    """Loans only: what was paid and what is still owed of this installment."""
+    interest_paid: _builtins.str
+    penalty: _builtins.str
+    penalty_paid: _builtins.str
+    outstanding: _builtins.str
+    def __init__(
+        self,
+        *,
+        number: _builtins.int = ...,
+        due_date: _builtins.str = ...,
+        period_start: _builtins.str = ...,
+        days: _builtins.int = ...,
+        opening_principal: _builtins.str = ...,
+        principal: _builtins.str = ...,
+        interest: _builtins.str = ...,
+        total: _builtins.str = ...,
+        closing_principal: _builtins.str = ...,
+        principal_paid: _builtins.str = ...,
+        interest_paid: _builtins.str = ...,
+        penalty: _builtins.str = ...,
+        penalty_paid: _builtins.str = ...,
+        outstanding: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closing_principal", b"closing_principal", "days", b"days", "due_date", b"due_date", "interest", b"interest", "interest_paid", b"interest_paid", "number", b"number", "opening_principal", b"opening_principal", "outstanding", b"outstanding", "penalty", b"penalty", "penalty_paid", b"penalty_paid", "period_start", b"period_start", "principal", b"principal", "principal_paid", b"principal_paid", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Installment: _TypeAlias = Installment  # noqa: Y015
+
+@_typing.final
+class QuoteScheduleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    TERM_MONTHS_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    ANNUAL_RATE_FIELD_NUMBER: _builtins.int
+    DAY_COUNT_FIELD_NUMBER: _builtins.int
+    product_id: _builtins.str
+    amount: _builtins.str
+    term_months: _builtins.int
+    start_date: _builtins.str
+    annual_rate: _builtins.str
+    """Optional overrides; empty means the product's."""
+    day_count: _builtins.str
+    def __init__(
+        self,
+        *,
+        product_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        term_months: _builtins.int = ...,
+        start_date: _builtins.str = ...,
+        annual_rate: _builtins.str = ...,
+        day_count: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "annual_rate", b"annual_rate", "day_count", b"day_count", "product_id", b"product_id", "start_date", b"start_date", "term_months", b"term_months"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuoteScheduleRequest: _TypeAlias = QuoteScheduleRequest  # noqa: Y015
+
+@_typing.final
+class QuoteScheduleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTALLMENTS_FIELD_NUMBER: _builtins.int
+    TOTAL_PRINCIPAL_FIELD_NUMBER: _builtins.int
+    TOTAL_INTEREST_FIELD_NUMBER: _builtins.int
+    TOTAL_PAYMENT_FIELD_NUMBER: _builtins.int
+    ANNUAL_RATE_FIELD_NUMBER: _builtins.int
+    DAY_COUNT_FIELD_NUMBER: _builtins.int
+    MATURITY_DATE_FIELD_NUMBER: _builtins.int
+    total_principal: _builtins.str
+    total_interest: _builtins.str
+    total_payment: _builtins.str
+    annual_rate: _builtins.str
+    day_count: _builtins.str
+    maturity_date: _builtins.str
+    @_builtins.property
+    def installments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Installment]: ...
+    def __init__(
+        self,
+        *,
+        installments: _abc.Iterable[Global___Installment] | None = ...,
+        total_principal: _builtins.str = ...,
+        total_interest: _builtins.str = ...,
+        total_payment: _builtins.str = ...,
+        annual_rate: _builtins.str = ...,
+        day_count: _builtins.str = ...,
+        maturity_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_rate", b"annual_rate", "day_count", b"day_count", "installments", b"installments", "maturity_date", b"maturity_date", "total_interest", b"total_interest", "total_payment", b"total_payment", "total_principal", b"total_principal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuoteScheduleResponse: _TypeAlias = QuoteScheduleResponse  # noqa: Y015
+
+@_typing.final
+class ApprovalOpinion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    node: _builtins.str
+    actor_id: _builtins.str
+    role: _builtins.str
+    decision: _builtins.str
+    """"approve", "reject", "return", "comment"."""
+    comment: _builtins.str
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        node: _builtins.str = ...,
+        actor_id: _builtins.str = ...,
+        role: _builtins.str = ...,
+        decision: _builtins.str = ...,
+        comment: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "comment", b"comment", "created_at", b"created_at", "decision", b"decision", "id", b"id", "node", b"node", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalOpinion: _TypeAlias = ApprovalOpinion  # noqa: Y015
+
+@_typing.final
+class Application(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    TERM_MONTHS_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    GUARANTEE_METHOD_FIELD_NUMBER: _builtins.int
+    GUARANTOR_IDS_FIELD_NUMBER: _builtins.int
+    COLLATERAL_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    CREDIT_LINE_ID_FIELD_NUMBER: _builtins.int
+    OPINIONS_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    PRODUCT_VERSION_FIELD_NUMBER: _builtins.int
+    PRODUCT_CODE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    party_id: _builtins.str
+    household_id: _builtins.str
+    product_id: _builtins.str
+    amount: _builtins.str
+    term_months: _builtins.int
+    purpose: _builtins.str
+    guarantee_method: _builtins.str
+    status: _builtins.str
+    branch_id: _builtins.str
+    managing_officer_id: _builtins.str
+    credit_line_id: _builtins.str
+    product_version: _builtins.int
+    product_code: _builtins.str
+    @_builtins.property
+    def guarantor_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def collateral(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def opinions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalOpinion]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        household_id: _builtins.str = ...,
+        product_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        term_months: _builtins.int = ...,
+        purpose: _builtins.str = ...,
+        guarantee_method: _builtins.str = ...,
+        guarantor_ids: _abc.Iterable[_builtins.str] | None = ...,
+        collateral: _abc.Iterable[_builtins.str] | None = ...,
+        status: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+        credit_line_id: _builtins.str = ...,
+        opinions: _abc.Iterable[Global___ApprovalOpinion] | None = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+        product_version: _builtins.int = ...,
+        product_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "branch_id", b"branch_id", "collateral", b"collateral", "created_at", b"created_at", "credit_line_id", b"credit_line_id", "guarantee_method", b"guarantee_method", "guarantor_ids", b"guarantor_ids", "household_id", b"household_id", "id", b"id", "managing_officer_id", b"managing_officer_id", "opinions", b"opinions", "party_id", b"party_id", "product_code", b"product_code", "product_id", b"product_id", "product_version", b"product_version", "purpose", b"purpose", "status", b"status", "term_months", b"term_months", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Application: _TypeAlias = Application  # noqa: Y015
+
+@_typing.final
+class SubmitApplicationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    TERM_MONTHS_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    GUARANTEE_METHOD_FIELD_NUMBER: _builtins.int
+    GUARANTOR_IDS_FIELD_NUMBER: _builtins.int
+    COLLATERAL_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    DRAFT_FIELD_NUMBER: _builtins.int
+    CREDIT_LINE_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    household_id: _builtins.str
+    product_id: _builtins.str
+    amount: _builtins.str
+    term_months: _builtins.int
+    purpose: _builtins.str
+    guarantee_method: _builtins.str
+    """One of 信用, 保证, 抵押, 质押, 联保 (the product's allowed types)."""
+    idempotency_key: _builtins.str
+    """Natural de-duplication: the same key returns the application already submitted."""
+    draft: _builtins.bool
+    """Save as draft instead of submitting."""
+    credit_line_id: _builtins.str
+    branch_id: _builtins.str
+    """Defaults to the caller's branch and the caller."""
+    managing_officer_id: _builtins.str
+    @_builtins.property
+    def guarantor_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def collateral(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        household_id: _builtins.str = ...,
+        product_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        term_months: _builtins.int = ...,
+        purpose: _builtins.str = ...,
+        guarantee_method: _builtins.str = ...,
+        guarantor_ids: _abc.Iterable[_builtins.str] | None = ...,
+        collateral: _abc.Iterable[_builtins.str] | None = ...,
+        idempotency_key: _builtins.str = ...,
+        draft: _builtins.bool = ...,
+        credit_line_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "branch_id", b"branch_id", "collateral", b"collateral", "credit_line_id", b"credit_line_id", "draft", b"draft", "guarantee_method", b"guarantee_method", "guarantor_ids", b"guarantor_ids", "household_id", b"household_id", "idempotency_key", b"idempotency_key", "managing_officer_id", b"managing_officer_id", "party_id", b"party_id", "product_id", b"product_id", "purpose", b"purpose", "term_months", b"term_months"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitApplicationRequest: _TypeAlias = SubmitApplicationRequest  # noqa: Y015
+
+@_typing.final
+class SubmitApplicationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    """True when the idempotency key had already been used: nothing new was created."""
+    @_builtins.property
+    def application(self) -> Global___Application: ...
+    def __init__(
+        self,
+        *,
+        application: Global___Application | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["application", b"application"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application", b"application", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitApplicationResponse: _TypeAlias = SubmitApplicationResponse  # noqa: Y015
+
+@_typing.final
+class GetApplicationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    application_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        application_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetApplicationRequest: _TypeAlias = GetApplicationRequest  # noqa: Y015
+
+@_typing.final
+class GetApplicationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def application(self) -> Global___Application: ...
+    def __init__(
+        self,
+        *,
+        application: Global___Application | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["application", b"application"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application", b"application"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetApplicationResponse: _TypeAlias = GetApplicationResponse  # noqa: Y015
+
+@_typing.final
+class ListApplicationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    party_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "party_id", b"party_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListApplicationsRequest: _TypeAlias = ListApplicationsRequest  # noqa: Y015
+
+@_typing.final
+class ListApplicationsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def applications(self) -> _containers.RepeatedCompositeFieldContainer[Global___Application]: ...
+    def __init__(
+        self,
+        *,
+        applications: _abc.Iterable[Global___Application] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applications", b"applications", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListApplicationsResponse: _TypeAlias = ListApplicationsResponse  # noqa: Y015
+
+@_typing.final
+class TransitionApplicationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    application_id: _builtins.str
+    action: _builtins.str
+    """"submit", "start_review", "approve", "reject", "return", "withdraw"."""
+    node: _builtins.str
+    """Approval node (process node id) for approve/reject/return opinions."""
+    comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        application_id: _builtins.str = ...,
+        action: _builtins.str = ...,
+        node: _builtins.str = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "application_id", b"application_id", "comment", b"comment", "node", b"node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionApplicationRequest: _TypeAlias = TransitionApplicationRequest  # noqa: Y015
+
+@_typing.final
+class TransitionApplicationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def application(self) -> Global___Application: ...
+    def __init__(
+        self,
+        *,
+        application: Global___Application | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["application", b"application"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application", b"application"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionApplicationResponse: _TypeAlias = TransitionApplicationResponse  # noqa: Y015
+
+@_typing.final
+class AddApprovalOpinionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    application_id: _builtins.str
+    node: _builtins.str
+    decision: _builtins.str
+    comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        application_id: _builtins.str = ...,
+        node: _builtins.str = ...,
+        decision: _builtins.str = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "comment", b"comment", "decision", b"decision", "node", b"node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddApprovalOpinionRequest: _TypeAlias = AddApprovalOpinionRequest  # noqa: Y015
+
+@_typing.final
+class AddApprovalOpinionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPINION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def opinion(self) -> Global___ApprovalOpinion: ...
+    def __init__(
+        self,
+        *,
+        opinion: Global___ApprovalOpinion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["opinion", b"opinion"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["opinion", b"opinion"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddApprovalOpinionResponse: _TypeAlias = AddApprovalOpinionResponse  # noqa: Y015
+
+@_typing.final
+class GetPartyExposureRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    ADDITIONAL_AMOUNT_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    household_id: _builtins.str
+    additional_amount: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        household_id: _builtins.str = ...,
+        additional_amount: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["additional_amount", b"additional_amount", "household_id", b"household_id", "party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPartyExposureRequest: _TypeAlias = GetPartyExposureRequest  # noqa: Y015
+
+@_typing.final
+class GetPartyExposureResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTSTANDING_FIELD_NUMBER: _builtins.int
+    LINE_LIMITS_FIELD_NUMBER: _builtins.int
+    ADDITIONAL_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    outstanding: _builtins.str
+    line_limits: _builtins.str
+    additional: _builtins.str
+    total: _builtins.str
+    def __init__(
+        self,
+        *,
+        outstanding: _builtins.str = ...,
+        line_limits: _builtins.str = ...,
+        additional: _builtins.str = ...,
+        total: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["additional", b"additional", "line_limits", b"line_limits", "outstanding", b"outstanding", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPartyExposureResponse: _TypeAlias = GetPartyExposureResponse  # noqa: Y015
+
+@_typing.final
+class CreditLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    USED_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    REVOLVING_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    party_id: _builtins.str
+    household_id: _builtins.str
+    limit: _builtins.str
+    used: _builtins.str
+    available: _builtins.str
+    valid_from: _builtins.str
+    valid_until: _builtins.str
+    revolving: _builtins.bool
+    status: _builtins.str
+    """"active", "expired" (past valid_until, computed from the business date), "frozen"."""
+    branch_id: _builtins.str
+    campaign_id: _builtins.str
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        household_id: _builtins.str = ...,
+        limit: _builtins.str = ...,
+        used: _builtins.str = ...,
+        available: _builtins.str = ...,
+        valid_from: _builtins.str = ...,
+        valid_until: _builtins.str = ...,
+        revolving: _builtins.bool = ...,
+        status: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "branch_id", b"branch_id", "campaign_id", b"campaign_id", "created_at", b"created_at", "household_id", b"household_id", "id", b"id", "limit", b"limit", "party_id", b"party_id", "revolving", b"revolving", "status", b"status", "used", b"used", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreditLine: _TypeAlias = CreditLine  # noqa: Y015
+
+@_typing.final
+class CreateCreditLineRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    REVOLVING_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    household_id: _builtins.str
+    limit: _builtins.str
+    valid_from: _builtins.str
+    valid_until: _builtins.str
+    revolving: _builtins.bool
+    branch_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        household_id: _builtins.str = ...,
+        limit: _builtins.str = ...,
+        valid_from: _builtins.str = ...,
+        valid_until: _builtins.str = ...,
+        revolving: _builtins.bool = ...,
+        branch_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "household_id", b"household_id", "limit", b"limit", "party_id", b"party_id", "revolving", b"revolving", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCreditLineRequest: _TypeAlias = CreateCreditLineRequest  # noqa: Y015
+
+@_typing.final
+class CreateCreditLineResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDIT_LINE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def credit_line(self) -> Global___CreditLine: ...
+    def __init__(
+        self,
+        *,
+        credit_line: Global___CreditLine | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credit_line", b"credit_line"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit_line", b"credit_line"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCreditLineResponse: _TypeAlias = CreateCreditLineResponse  # noqa: Y015
+
+@_typing.final
+class GetCreditLineRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDIT_LINE_ID_FIELD_NUMBER: _builtins.int
+    credit_line_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        credit_line_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit_line_id", b"credit_line_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCreditLineRequest: _TypeAlias = GetCreditLineRequest  # noqa: Y015
+
+@_typing.final
+class GetCreditLineResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDIT_LINE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def credit_line(self) -> Global___CreditLine: ...
+    def __init__(
+        self,
+        *,
+        credit_line: Global___CreditLine | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credit_line", b"credit_line"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit_line", b"credit_line"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCreditLineResponse: _TypeAlias = GetCreditLineResponse  # noqa: Y015
+
+@_typing.final
+class ListCreditLinesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    household_id: _builtins.str
+    campaign_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        household_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "household_id", b"household_id", "page_size", b"page_size", "page_token", b"page_token", "party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCreditLinesRequest: _TypeAlias = ListCreditLinesRequest  # noqa: Y015
+
+@_typing.final
+class ListCreditLinesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDIT_LINES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def credit_lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___CreditLine]: ...
+    def __init__(
+        self,
+        *,
+        credit_lines: _abc.Iterable[Global___CreditLine] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit_lines", b"credit_lines", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCreditLinesResponse: _TypeAlias = ListCreditLinesResponse  # noqa: Y015
+
+@_typing.final
+class CampaignHousehold(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
+    PROPOSED_LIMIT_FIELD_NUMBER: _builtins.int
+    CREDIT_LINE_ID_FIELD_NUMBER: _builtins.int
+    household_id: _builtins.str
+    party_id: _builtins.str
+    rating: _builtins.str
+    """The collective survey's rating, e.g. "A", "B", "C"."""
+    proposed_limit: _builtins.str
+    credit_line_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        household_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        rating: _builtins.str = ...,
+        proposed_limit: _builtins.str = ...,
+        credit_line_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit_line_id", b"credit_line_id", "household_id", b"household_id", "party_id", b"party_id", "proposed_limit", b"proposed_limit", "rating", b"rating"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignHousehold: _TypeAlias = CampaignHousehold  # noqa: Y015
+
+@_typing.final
+class VillageCampaign(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    VILLAGE_CODE_FIELD_NUMBER: _builtins.int
+    VILLAGE_NAME_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    HOUSEHOLDS_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    REVOLVING_FIELD_NUMBER: _builtins.int
+    APPROVED_BY_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    TOTAL_LIMIT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    village_code: _builtins.str
+    village_name: _builtins.str
+    branch_id: _builtins.str
+    status: _builtins.str
+    """"draft", "approved"."""
+    valid_from: _builtins.str
+    valid_until: _builtins.str
+    revolving: _builtins.bool
+    approved_by: _builtins.str
+    total_limit: _builtins.str
+    @_builtins.property
+    def households(self) -> _containers.RepeatedCompositeFieldContainer[Global___CampaignHousehold]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        village_code: _builtins.str = ...,
+        village_name: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        households: _abc.Iterable[Global___CampaignHousehold] | None = ...,
+        valid_from: _builtins.str = ...,
+        valid_until: _builtins.str = ...,
+        revolving: _builtins.bool = ...,
+        approved_by: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        total_limit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by", b"approved_by", "branch_id", b"branch_id", "created_at", b"created_at", "households", b"households", "id", b"id", "revolving", b"revolving", "status", b"status", "total_limit", b"total_limit", "valid_from", b"valid_from", "valid_until", b"valid_until", "village_code", b"village_code", "village_name", b"village_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VillageCampaign: _TypeAlias = VillageCampaign  # noqa: Y015
+
+@_typing.final
+class CreateVillageCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VILLAGE_CODE_FIELD_NUMBER: _builtins.int
+    VILLAGE_NAME_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLDS_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    REVOLVING_FIELD_NUMBER: _builtins.int
+    village_code: _builtins.str
+    village_name: _builtins.str
+    branch_id: _builtins.str
+    valid_from: _builtins.str
+    valid_until: _builtins.str
+    revolving: _builtins.bool
+    @_builtins.property
+    def households(self) -> _containers.RepeatedCompositeFieldContainer[Global___CampaignHousehold]: ...
+    def __init__(
+        self,
+        *,
+        village_code: _builtins.str = ...,
+        village_name: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        households: _abc.Iterable[Global___CampaignHousehold] | None = ...,
+        valid_from: _builtins.str = ...,
+        valid_until: _builtins.str = ...,
+        revolving: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "households", b"households", "revolving", b"revolving", "valid_from", b"valid_from", "valid_until", b"valid_until", "village_code", b"village_code", "village_name", b"village_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateVillageCampaignRequest: _TypeAlias = CreateVillageCampaignRequest  # noqa: Y015
+
+@_typing.final
+class CreateVillageCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> Global___VillageCampaign: ...
+    def __init__(
+        self,
+        *,
+        campaign: Global___VillageCampaign | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateVillageCampaignResponse: _TypeAlias = CreateVillageCampaignResponse  # noqa: Y015
+
+@_typing.final
+class GetVillageCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVillageCampaignRequest: _TypeAlias = GetVillageCampaignRequest  # noqa: Y015
+
+@_typing.final
+class GetVillageCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> Global___VillageCampaign: ...
+    def __init__(
+        self,
+        *,
+        campaign: Global___VillageCampaign | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVillageCampaignResponse: _TypeAlias = GetVillageCampaignResponse  # noqa: Y015
+
+@_typing.final
+class ApproveVillageCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "comment", b"comment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveVillageCampaignRequest: _TypeAlias = ApproveVillageCampaignRequest  # noqa: Y015
+
+@_typing.final
+class ApproveVillageCampaignResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def campaign(self) -> Global___VillageCampaign: ...
+    def __init__(
+        self,
+        *,
+        campaign: Global___VillageCampaign | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign", b"campaign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveVillageCampaignResponse: _TypeAlias = ApproveVillageCampaignResponse  # noqa: Y015
+
+@_typing.final
+class ContractTemplate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    code: _builtins.str
+    version: _builtins.int
+    body: _builtins.str
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        code: _builtins.str = ...,
+        version: _builtins.int = ...,
+        body: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "code", b"code", "created_at", b"created_at", "id", b"id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContractTemplate: _TypeAlias = ContractTemplate  # noqa: Y015
+
+@_typing.final
+class CreateContractTemplateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    body: _builtins.str
+    """Jinja2 text; variables: contract_no, party_id, amount, term_months, annual_rate,
+    repayment_method, guarantee_method, product (code, name, version), installments.
+    """
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        body: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "code", b"code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateContractTemplateRequest: _TypeAlias = CreateContractTemplateRequest  # noqa: Y015
+
+@_typing.final
+class CreateContractTemplateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def template(self) -> Global___ContractTemplate: ...
+    def __init__(
+        self,
+        *,
+        template: Global___ContractTemplate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateContractTemplateResponse: _TypeAlias = CreateContractTemplateResponse  # noqa: Y015
+
+@_typing.final
+class Contract(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_VERSION_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    CONTENT_HASH_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    SIGNATURE_METHOD_FIELD_NUMBER: _builtins.int
+    EVIDENCE_REF_FIELD_NUMBER: _builtins.int
+    SIGNED_BY_FIELD_NUMBER: _builtins.int
+    SIGNED_AT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    CONTRACT_NO_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    application_id: _builtins.str
+    template_id: _builtins.str
+    template_version: _builtins.int
+    content: _builtins.str
+    content_hash: _builtins.str
+    """SHA-256 of the UTF-8 content, hex."""
+    status: _builtins.str
+    """"pending_signature", "signed"."""
+    signature_method: _builtins.str
+    evidence_ref: _builtins.str
+    signed_by: _builtins.str
+    contract_no: _builtins.str
+    @_builtins.property
+    def signed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        application_id: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+        template_version: _builtins.int = ...,
+        content: _builtins.str = ...,
+        content_hash: _builtins.str = ...,
+        status: _builtins.str = ...,
+        signature_method: _builtins.str = ...,
+        evidence_ref: _builtins.str = ...,
+        signed_by: _builtins.str = ...,
+        signed_at: _timestamp_pb2.Timestamp | None = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        contract_no: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "signed_at", b"signed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "content", b"content", "content_hash", b"content_hash", "contract_no", b"contract_no", "created_at", b"created_at", "evidence_ref", b"evidence_ref", "id", b"id", "signature_method", b"signature_method", "signed_at", b"signed_at", "signed_by", b"signed_by", "status", b"status", "template_id", b"template_id", "template_version", b"template_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Contract: _TypeAlias = Contract  # noqa: Y015
+
+@_typing.final
+class GenerateContractRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_CODE_FIELD_NUMBER: _builtins.int
+    application_id: _builtins.str
+    template_code: _builtins.str
+    def __init__(
+        self,
+        *,
+        application_id: _builtins.str = ...,
+        template_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "template_code", b"template_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GenerateContractRequest: _TypeAlias = GenerateContractRequest  # noqa: Y015
+
+@_typing.final
+class GenerateContractResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTRACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contract(self) -> Global___Contract: ...
+    def __init__(
+        self,
+        *,
+        contract: Global___Contract | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GenerateContractResponse: _TypeAlias = GenerateContractResponse  # noqa: Y015
+
+@_typing.final
+class GetContractRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTRACT_ID_FIELD_NUMBER: _builtins.int
+    contract_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        contract_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contract_id", b"contract_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContractRequest: _TypeAlias = GetContractRequest  # noqa: Y015
+
+@_typing.final
+class GetContractResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTRACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contract(self) -> Global___Contract: ...
+    def __init__(
+        self,
+        *,
+        contract: Global___Contract | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContractResponse: _TypeAlias = GetContractResponse  # noqa: Y015
+
+@_typing.final
+class SignContractRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTRACT_ID_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    EVIDENCE_REF_FIELD_NUMBER: _builtins.int
+    CONTENT_HASH_FIELD_NUMBER: _builtins.int
+    contract_id: _builtins.str
+    method: _builtins.str
+    """"manual" (paper, evidence required) or "electronic" (an e-signature provider's callback)."""
+    evidence_ref: _builtins.str
+    content_hash: _builtins.str
+    """Must equal the contract's content hash: what was signed is what was generated."""
+    def __init__(
+        self,
+        *,
+        contract_id: _builtins.str = ...,
+        method: _builtins.str = ...,
+        evidence_ref: _builtins.str = ...,
+        content_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_hash", b"content_hash", "contract_id", b"contract_id", "evidence_ref", b"evidence_ref", "method", b"method"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignContractRequest: _TypeAlias = SignContractRequest  # noqa: Y015
+
+@_typing.final
+class SignContractResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTRACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contract(self) -> Global___Contract: ...
+    def __init__(
+        self,
+        *,
+        contract: Global___Contract | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignContractResponse: _TypeAlias = SignContractResponse  # noqa: Y015
+
+@_typing.final
+class Loan(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    CONTRACT_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    ANNUAL_RATE_FIELD_NUMBER: _builtins.int
+    TERM_MONTHS_FIELD_NUMBER: _builtins.int
+    DISBURSED_ON_FIELD_NUMBER: _builtins.int
+    MATURITY_DATE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    OUTSTANDING_PRINCIPAL_FIELD_NUMBER: _builtins.int
+    OVERDUE_AMOUNT_FIELD_NUMBER: _builtins.int
+    DPD_FIELD_NUMBER: _builtins.int
+    BUCKET_FIELD_NUMBER: _builtins.int
+    CLASSIFICATION_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    CREDIT_LINE_ID_FIELD_NUMBER: _builtins.int
+    LAST_COB_DATE_FIELD_NUMBER: _builtins.int
+    OVERPAID_FIELD_NUMBER: _builtins.int
+    OVERRIDE_CLASS_FIELD_NUMBER: _builtins.int
+    OVERRIDE_STATUS_FIELD_NUMBER: _builtins.int
+    OVERRIDE_REASON_FIELD_NUMBER: _builtins.int
+    INSTALLMENTS_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    application_id: _builtins.str
+    contract_id: _builtins.str
+    party_id: _builtins.str
+    household_id: _builtins.str
+    product_id: _builtins.str
+    principal: _builtins.str
+    annual_rate: _builtins.str
+    term_months: _builtins.int
+    disbursed_on: _builtins.str
+    maturity_date: _builtins.str
+    status: _builtins.str
+    """"active", "closed"."""
+    outstanding_principal: _builtins.str
+    overdue_amount: _builtins.str
+    dpd: _builtins.int
+    bucket: _builtins.str
+    """"current", "M1", "M2", "M3", "M4+"."""
+    classification: _builtins.str
+    """正常 normal, 关注 special_mention, 次级 substandard, 可疑 doubtful, 损失 loss."""
+    branch_id: _builtins.str
+    managing_officer_id: _builtins.str
+    credit_line_id: _builtins.str
+    last_cob_date: _builtins.str
+    overpaid: _builtins.str
+    override_class: _builtins.str
+    override_status: _builtins.str
+    override_reason: _builtins.str
+    @_builtins.property
+    def installments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Installment]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        application_id: _builtins.str = ...,
+        contract_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        household_id: _builtins.str = ...,
+        product_id: _builtins.str = ...,
+        principal: _builtins.str = ...,
+        annual_rate: _builtins.str = ...,
+        term_months: _builtins.int = ...,
+        disbursed_on: _builtins.str = ...,
+        maturity_date: _builtins.str = ...,
+        status: _builtins.str = ...,
+        outstanding_principal: _builtins.str = ...,
+        overdue_amount: _builtins.str = ...,
+        dpd: _builtins.int = ...,
+        bucket: _builtins.str = ...,
+        classification: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+        credit_line_id: _builtins.str = ...,
+        last_cob_date: _builtins.str = ...,
+        overpaid: _builtins.str = ...,
+        override_class: _builtins.str = ...,
+        override_status: _builtins.str = ...,
+        override_reason: _builtins.str = ...,
+        installments: _abc.Iterable[Global___Installment] | None = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_rate", b"annual_rate", "application_id", b"application_id", "branch_id", b"branch_id", "bucket", b"bucket", "classification", b"classification", "contract_id", b"contract_id", "created_at", b"created_at", "credit_line_id", b"credit_line_id", "disbursed_on", b"disbursed_on", "dpd", b"dpd", "household_id", b"household_id", "id", b"id", "installments", b"installments", "last_cob_date", b"last_cob_date", "managing_officer_id", b"managing_officer_id", "maturity_date", b"maturity_date", "outstanding_principal", b"outstanding_principal", "overdue_amount", b"overdue_amount", "overpaid", b"overpaid", "override_class", b"override_class", "override_reason", b"override_reason", "override_status", b"override_status", "party_id", b"party_id", "principal", b"principal", "product_id", b"product_id", "status", b"status", "term_months", b"term_months"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Loan: _TypeAlias = Loan  # noqa: Y015
+
+@_typing.final
+class DisburseLoanRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    DISBURSED_ON_FIELD_NUMBER: _builtins.int
+    EXTERNAL_REF_FIELD_NUMBER: _builtins.int
+    application_id: _builtins.str
+    disbursed_on: _builtins.str
+    """Defaults to the business date."""
+    external_ref: _builtins.str
+    """The core banking transfer reference; a repeat returns the same loan."""
+    def __init__(
+        self,
+        *,
+        application_id: _builtins.str = ...,
+        disbursed_on: _builtins.str = ...,
+        external_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "disbursed_on", b"disbursed_on", "external_ref", b"external_ref"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisburseLoanRequest: _TypeAlias = DisburseLoanRequest  # noqa: Y015
+
+@_typing.final
+class DisburseLoanResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loan(self) -> Global___Loan: ...
+    def __init__(
+        self,
+        *,
+        loan: Global___Loan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisburseLoanResponse: _TypeAlias = DisburseLoanResponse  # noqa: Y015
+
+@_typing.final
+class GetLoanRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan_id", b"loan_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLoanRequest: _TypeAlias = GetLoanRequest  # noqa: Y015
+
+@_typing.final
+class GetLoanResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loan(self) -> Global___Loan: ...
+    def __init__(
+        self,
+        *,
+        loan: Global___Loan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLoanResponse: _TypeAlias = GetLoanResponse  # noqa: Y015
+
+@_typing.final
+class ListLoansRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    BUCKET_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    MIN_DPD_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    branch_id: _builtins.str
+    bucket: _builtins.str
+    managing_officer_id: _builtins.str
+    status: _builtins.str
+    party_id: _builtins.str
+    min_dpd: _builtins.int
+    """Only loans with dpd >= min_dpd (1 for the overdue list)."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        branch_id: _builtins.str = ...,
+        bucket: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        min_dpd: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "bucket", b"bucket", "managing_officer_id", b"managing_officer_id", "min_dpd", b"min_dpd", "page_size", b"page_size", "page_token", b"page_token", "party_id", b"party_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLoansRequest: _TypeAlias = ListLoansRequest  # noqa: Y015
+
+@_typing.final
+class ListLoansResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOANS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def loans(self) -> _containers.RepeatedCompositeFieldContainer[Global___Loan]: ...
+    def __init__(
+        self,
+        *,
+        loans: _abc.Iterable[Global___Loan] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loans", b"loans", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLoansResponse: _TypeAlias = ListLoansResponse  # noqa: Y015
+
+@_typing.final
+class Allocation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTALLMENT_NUMBER_FIELD_NUMBER: _builtins.int
+    COMPONENT_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    installment_number: _builtins.int
+    component: _builtins.str
+    amount: _builtins.str
+    def __init__(
+        self,
+        *,
+        installment_number: _builtins.int = ...,
+        component: _builtins.str = ...,
+        amount: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "component", b"component", "installment_number", b"installment_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Allocation: _TypeAlias = Allocation  # noqa: Y015
+
+@_typing.final
+class Repayment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    VALUE_DATE_FIELD_NUMBER: _builtins.int
+    EXTERNAL_REF_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ALLOCATIONS_FIELD_NUMBER: _builtins.int
+    OVERPAID_FIELD_NUMBER: _builtins.int
+    REVERSAL_REASON_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    loan_id: _builtins.str
+    amount: _builtins.str
+    value_date: _builtins.str
+    external_ref: _builtins.str
+    status: _builtins.str
+    """"posted", "reversed"."""
+    overpaid: _builtins.str
+    reversal_reason: _builtins.str
+    @_builtins.property
+    def allocations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Allocation]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        loan_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        value_date: _builtins.str = ...,
+        external_ref: _builtins.str = ...,
+        status: _builtins.str = ...,
+        allocations: _abc.Iterable[Global___Allocation] | None = ...,
+        overpaid: _builtins.str = ...,
+        reversal_reason: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocations", b"allocations", "amount", b"amount", "created_at", b"created_at", "external_ref", b"external_ref", "id", b"id", "loan_id", b"loan_id", "overpaid", b"overpaid", "reversal_reason", b"reversal_reason", "status", b"status", "value_date", b"value_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Repayment: _TypeAlias = Repayment  # noqa: Y015
+
+@_typing.final
+class PostRepaymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    VALUE_DATE_FIELD_NUMBER: _builtins.int
+    EXTERNAL_REF_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    amount: _builtins.str
+    value_date: _builtins.str
+    """Defaults to the business date."""
+    external_ref: _builtins.str
+    """Required; a repeat with the same reference returns the first posting."""
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        value_date: _builtins.str = ...,
+        external_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "external_ref", b"external_ref", "loan_id", b"loan_id", "value_date", b"value_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PostRepaymentRequest: _TypeAlias = PostRepaymentRequest  # noqa: Y015
+
+@_typing.final
+class PostRepaymentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPAYMENT_FIELD_NUMBER: _builtins.int
+    LOAN_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    @_builtins.property
+    def repayment(self) -> Global___Repayment: ...
+    @_builtins.property
+    def loan(self) -> Global___Loan: ...
+    def __init__(
+        self,
+        *,
+        repayment: Global___Repayment | None = ...,
+        loan: Global___Loan | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan", "repayment", b"repayment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan", "repayment", b"repayment", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PostRepaymentResponse: _TypeAlias = PostRepaymentResponse  # noqa: Y015
+
+@_typing.final
+class ReverseRepaymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPAYMENT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    repayment_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        repayment_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "repayment_id", b"repayment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReverseRepaymentRequest: _TypeAlias = ReverseRepaymentRequest  # noqa: Y015
+
+@_typing.final
+class ReverseRepaymentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPAYMENT_FIELD_NUMBER: _builtins.int
+    LOAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def repayment(self) -> Global___Repayment: ...
+    @_builtins.property
+    def loan(self) -> Global___Loan: ...
+    def __init__(
+        self,
+        *,
+        repayment: Global___Repayment | None = ...,
+        loan: Global___Loan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan", "repayment", b"repayment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan", "repayment", b"repayment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReverseRepaymentResponse: _TypeAlias = ReverseRepaymentResponse  # noqa: Y015
+
+@_typing.final
+class ListRepaymentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan_id", b"loan_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRepaymentsRequest: _TypeAlias = ListRepaymentsRequest  # noqa: Y015
+
+@_typing.final
+class ListRepaymentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPAYMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def repayments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Repayment]: ...
+    def __init__(
+        self,
+        *,
+        repayments: _abc.Iterable[Global___Repayment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["repayments", b"repayments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRepaymentsResponse: _TypeAlias = ListRepaymentsResponse  # noqa: Y015
+
+@_typing.final
+class RequestClassOverrideRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    CLASSIFICATION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    classification: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        classification: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["classification", b"classification", "loan_id", b"loan_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestClassOverrideRequest: _TypeAlias = RequestClassOverrideRequest  # noqa: Y015
+
+@_typing.final
+class RequestClassOverrideResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loan(self) -> Global___Loan: ...
+    def __init__(
+        self,
+        *,
+        loan: Global___Loan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestClassOverrideResponse: _TypeAlias = RequestClassOverrideResponse  # noqa: Y015
+
+@_typing.final
+class ApproveClassOverrideRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    APPROVE_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    approve: _builtins.bool
+    comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        approve: _builtins.bool = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approve", b"approve", "comment", b"comment", "loan_id", b"loan_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveClassOverrideRequest: _TypeAlias = ApproveClassOverrideRequest  # noqa: Y015
+
+@_typing.final
+class ApproveClassOverrideResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loan(self) -> Global___Loan: ...
+    def __init__(
+        self,
+        *,
+        loan: Global___Loan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveClassOverrideResponse: _TypeAlias = ApproveClassOverrideResponse  # noqa: Y015
+
+@_typing.final
+class SetBusinessDateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    business_date: _builtins.str
+    def __init__(
+        self,
+        *,
+        business_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetBusinessDateRequest: _TypeAlias = SetBusinessDateRequest  # noqa: Y015
+
+@_typing.final
+class SetBusinessDateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    business_date: _builtins.str
+    def __init__(
+        self,
+        *,
+        business_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetBusinessDateResponse: _TypeAlias = SetBusinessDateResponse  # noqa: Y015
+
+@_typing.final
+class GetBusinessDateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBusinessDateRequest: _TypeAlias = GetBusinessDateRequest  # noqa: Y015
+
+@_typing.final
+class GetBusinessDateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    business_date: _builtins.str
+    def __init__(
+        self,
+        *,
+        business_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBusinessDateResponse: _TypeAlias = GetBusinessDateResponse  # noqa: Y015
+
+@_typing.final
+class RunCloseOfBusinessRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    MAX_BATCHES_FIELD_NUMBER: _builtins.int
+    BATCH_SIZE_FIELD_NUMBER: _builtins.int
+    business_date: _builtins.str
+    """Defaults to the business date; must not be after it."""
+    max_batches: _builtins.int
+    """Test and operator aid: stop after this many batches (0 = run to the end)."""
+    batch_size: _builtins.int
+    def __init__(
+        self,
+        *,
+        business_date: _builtins.str = ...,
+        max_batches: _builtins.int = ...,
+        batch_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "business_date", b"business_date", "max_batches", b"max_batches"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunCloseOfBusinessRequest: _TypeAlias = RunCloseOfBusinessRequest  # noqa: Y015
+
+@_typing.final
+class RunCloseOfBusinessResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    LOANS_PROCESSED_FIELD_NUMBER: _builtins.int
+    COMPLETED_FIELD_NUMBER: _builtins.int
+    EVENTS_EMITTED_FIELD_NUMBER: _builtins.int
+    business_date: _builtins.str
+    loans_processed: _builtins.int
+    completed: _builtins.bool
+    events_emitted: _builtins.int
+    def __init__(
+        self,
+        *,
+        business_date: _builtins.str = ...,
+        loans_processed: _builtins.int = ...,
+        completed: _builtins.bool = ...,
+        events_emitted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "completed", b"completed", "events_emitted", b"events_emitted", "loans_processed", b"loans_processed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunCloseOfBusinessResponse: _TypeAlias = RunCloseOfBusinessResponse  # noqa: Y015
+
+@_typing.final
 class ProductCreated(_message.Message):
     """Event payload of "credit.product.created"."""
 
@@ -228,3 +2324,318 @@ class ProductCreated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProductCreated: _TypeAlias = ProductCreated  # noqa: Y015
+
+@_typing.final
+class ApplicationChanged(_message.Message):
+    """Event payload of "credit.application.submitted|approved|rejected|returned|withdrawn"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    application_id: _builtins.str
+    party_id: _builtins.str
+    product_id: _builtins.str
+    amount: _builtins.str
+    managing_officer_id: _builtins.str
+    branch_id: _builtins.str
+    status: _builtins.str
+    household_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        application_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        product_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        household_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "application_id", b"application_id", "branch_id", b"branch_id", "household_id", b"household_id", "managing_officer_id", b"managing_officer_id", "party_id", b"party_id", "product_id", b"product_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplicationChanged: _TypeAlias = ApplicationChanged  # noqa: Y015
+
+@_typing.final
+class LoanDisbursed(_message.Message):
+    """Event payload of "credit.loan.disbursed"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    DISBURSED_ON_FIELD_NUMBER: _builtins.int
+    MATURITY_DATE_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    application_id: _builtins.str
+    party_id: _builtins.str
+    amount: _builtins.str
+    managing_officer_id: _builtins.str
+    branch_id: _builtins.str
+    disbursed_on: _builtins.str
+    maturity_date: _builtins.str
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        application_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        disbursed_on: _builtins.str = ...,
+        maturity_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "application_id", b"application_id", "branch_id", b"branch_id", "disbursed_on", b"disbursed_on", "loan_id", b"loan_id", "managing_officer_id", b"managing_officer_id", "maturity_date", b"maturity_date", "party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoanDisbursed: _TypeAlias = LoanDisbursed  # noqa: Y015
+
+@_typing.final
+class LoanDueSoon(_message.Message):
+    """Event payload of "credit.loan.due_soon"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    INSTALLMENT_NUMBER_FIELD_NUMBER: _builtins.int
+    DUE_DATE_FIELD_NUMBER: _builtins.int
+    AMOUNT_DUE_FIELD_NUMBER: _builtins.int
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    party_id: _builtins.str
+    managing_officer_id: _builtins.str
+    branch_id: _builtins.str
+    installment_number: _builtins.int
+    due_date: _builtins.str
+    amount_due: _builtins.str
+    business_date: _builtins.str
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        installment_number: _builtins.int = ...,
+        due_date: _builtins.str = ...,
+        amount_due: _builtins.str = ...,
+        business_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "branch_id", b"branch_id", "business_date", b"business_date", "due_date", b"due_date", "installment_number", b"installment_number", "loan_id", b"loan_id", "managing_officer_id", b"managing_officer_id", "party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoanDueSoon: _TypeAlias = LoanDueSoon  # noqa: Y015
+
+@_typing.final
+class LoanOverdue(_message.Message):
+    """Event payload of "credit.loan.overdue": DPD crossed one of the configured thresholds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    DPD_FIELD_NUMBER: _builtins.int
+    OVERDUE_AMOUNT_FIELD_NUMBER: _builtins.int
+    BUCKET_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    party_id: _builtins.str
+    managing_officer_id: _builtins.str
+    branch_id: _builtins.str
+    dpd: _builtins.int
+    overdue_amount: _builtins.str
+    bucket: _builtins.str
+    threshold: _builtins.int
+    business_date: _builtins.str
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        dpd: _builtins.int = ...,
+        overdue_amount: _builtins.str = ...,
+        bucket: _builtins.str = ...,
+        threshold: _builtins.int = ...,
+        business_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "bucket", b"bucket", "business_date", b"business_date", "dpd", b"dpd", "loan_id", b"loan_id", "managing_officer_id", b"managing_officer_id", "overdue_amount", b"overdue_amount", "party_id", b"party_id", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoanOverdue: _TypeAlias = LoanOverdue  # noqa: Y015
+
+@_typing.final
+class LoanClassChanged(_message.Message):
+    """Event payload of "credit.loan.class_changed"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    PREVIOUS_CLASS_FIELD_NUMBER: _builtins.int
+    CLASSIFICATION_FIELD_NUMBER: _builtins.int
+    DPD_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    party_id: _builtins.str
+    previous_class: _builtins.str
+    classification: _builtins.str
+    dpd: _builtins.int
+    branch_id: _builtins.str
+    business_date: _builtins.str
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        previous_class: _builtins.str = ...,
+        classification: _builtins.str = ...,
+        dpd: _builtins.int = ...,
+        branch_id: _builtins.str = ...,
+        business_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "business_date", b"business_date", "classification", b"classification", "dpd", b"dpd", "loan_id", b"loan_id", "party_id", b"party_id", "previous_class", b"previous_class"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoanClassChanged: _TypeAlias = LoanClassChanged  # noqa: Y015
+
+@_typing.final
+class LoanRepaid(_message.Message):
+    """Event payload of "credit.loan.repaid" (a repayment posted) and "credit.loan.closed"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    REPAYMENT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    OUTSTANDING_PRINCIPAL_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    party_id: _builtins.str
+    repayment_id: _builtins.str
+    amount: _builtins.str
+    outstanding_principal: _builtins.str
+    branch_id: _builtins.str
+    managing_officer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        repayment_id: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        outstanding_principal: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "branch_id", b"branch_id", "loan_id", b"loan_id", "managing_officer_id", b"managing_officer_id", "outstanding_principal", b"outstanding_principal", "party_id", b"party_id", "repayment_id", b"repayment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoanRepaid: _TypeAlias = LoanRepaid  # noqa: Y015
+
+@_typing.final
+class CreditLineGranted(_message.Message):
+    """Event payload of "credit.credit_line.created" and "credit.village_campaign.approved"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDIT_LINE_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    credit_line_id: _builtins.str
+    party_id: _builtins.str
+    household_id: _builtins.str
+    limit: _builtins.str
+    campaign_id: _builtins.str
+    branch_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        credit_line_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        household_id: _builtins.str = ...,
+        limit: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "campaign_id", b"campaign_id", "credit_line_id", b"credit_line_id", "household_id", b"household_id", "limit", b"limit", "party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreditLineGranted: _TypeAlias = CreditLineGranted  # noqa: Y015
+
+@_typing.final
+class ContractChanged(_message.Message):
+    """Event payload of "credit.contract.generated|signed"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTRACT_ID_FIELD_NUMBER: _builtins.int
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    CONTENT_HASH_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    contract_id: _builtins.str
+    application_id: _builtins.str
+    content_hash: _builtins.str
+    status: _builtins.str
+    def __init__(
+        self,
+        *,
+        contract_id: _builtins.str = ...,
+        application_id: _builtins.str = ...,
+        content_hash: _builtins.str = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "content_hash", b"content_hash", "contract_id", b"contract_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContractChanged: _TypeAlias = ContractChanged  # noqa: Y015

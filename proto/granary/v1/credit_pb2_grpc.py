@@ -28,6 +28,7 @@ if _version_not_supported:
 class CreditServiceStub:
     """CreditService owns lending products, applications, credit lines, contracts and loans.
     Amounts and rates travel as decimal strings ("50000.00", "0.0435"), never as floats.
+    Dates without a time of day (business dates, due dates) travel as ISO strings "2026-03-15".
     """
 
     def __init__(self, channel):
@@ -46,20 +47,347 @@ class CreditServiceStub:
                 request_serializer=granary_dot_v1_dot_credit__pb2.GetProductRequest.SerializeToString,
                 response_deserializer=granary_dot_v1_dot_credit__pb2.GetProductResponse.FromString,
                 _registered_method=True)
+        self.ListProducts = channel.unary_unary(
+                '/granary.v1.CreditService/ListProducts',
+                request_serializer=granary_dot_v1_dot_credit__pb2.ListProductsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.ListProductsResponse.FromString,
+                _registered_method=True)
+        self.QuoteSchedule = channel.unary_unary(
+                '/granary.v1.CreditService/QuoteSchedule',
+                request_serializer=granary_dot_v1_dot_credit__pb2.QuoteScheduleRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.QuoteScheduleResponse.FromString,
+                _registered_method=True)
+        self.SubmitApplication = channel.unary_unary(
+                '/granary.v1.CreditService/SubmitApplication',
+                request_serializer=granary_dot_v1_dot_credit__pb2.SubmitApplicationRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.SubmitApplicationResponse.FromString,
+                _registered_method=True)
+        self.GetApplication = channel.unary_unary(
+                '/granary.v1.CreditService/GetApplication',
+                request_serializer=granary_dot_v1_dot_credit__pb2.GetApplicationRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.GetApplicationResponse.FromString,
+                _registered_method=True)
+        self.ListApplications = channel.unary_unary(
+                '/granary.v1.CreditService/ListApplications',
+                request_serializer=granary_dot_v1_dot_credit__pb2.ListApplicationsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.ListApplicationsResponse.FromString,
+                _registered_method=True)
+        self.TransitionApplication = channel.unary_unary(
+                '/granary.v1.CreditService/TransitionApplication',
+                request_serializer=granary_dot_v1_dot_credit__pb2.TransitionApplicationRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.TransitionApplicationResponse.FromString,
+                _registered_method=True)
+        self.AddApprovalOpinion = channel.unary_unary(
+                '/granary.v1.CreditService/AddApprovalOpinion',
+                request_serializer=granary_dot_v1_dot_credit__pb2.AddApprovalOpinionRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.AddApprovalOpinionResponse.FromString,
+                _registered_method=True)
+        self.GetPartyExposure = channel.unary_unary(
+                '/granary.v1.CreditService/GetPartyExposure',
+                request_serializer=granary_dot_v1_dot_credit__pb2.GetPartyExposureRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.GetPartyExposureResponse.FromString,
+                _registered_method=True)
+        self.CreateCreditLine = channel.unary_unary(
+                '/granary.v1.CreditService/CreateCreditLine',
+                request_serializer=granary_dot_v1_dot_credit__pb2.CreateCreditLineRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.CreateCreditLineResponse.FromString,
+                _registered_method=True)
+        self.GetCreditLine = channel.unary_unary(
+                '/granary.v1.CreditService/GetCreditLine',
+                request_serializer=granary_dot_v1_dot_credit__pb2.GetCreditLineRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.GetCreditLineResponse.FromString,
+                _registered_method=True)
+        self.ListCreditLines = channel.unary_unary(
+                '/granary.v1.CreditService/ListCreditLines',
+                request_serializer=granary_dot_v1_dot_credit__pb2.ListCreditLinesRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.ListCreditLinesResponse.FromString,
+                _registered_method=True)
+        self.CreateVillageCampaign = channel.unary_unary(
+                '/granary.v1.CreditService/CreateVillageCampaign',
+                request_serializer=granary_dot_v1_dot_credit__pb2.CreateVillageCampaignRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.CreateVillageCampaignResponse.FromString,
+                _registered_method=True)
+        self.GetVillageCampaign = channel.unary_unary(
+                '/granary.v1.CreditService/GetVillageCampaign',
+                request_serializer=granary_dot_v1_dot_credit__pb2.GetVillageCampaignRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.GetVillageCampaignResponse.FromString,
+                _registered_method=True)
+        self.ApproveVillageCampaign = channel.unary_unary(
+                '/granary.v1.CreditService/ApproveVillageCampaign',
+                request_serializer=granary_dot_v1_dot_credit__pb2.ApproveVillageCampaignRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.ApproveVillageCampaignResponse.FromString,
+                _registered_method=True)
+        self.CreateContractTemplate = channel.unary_unary(
+                '/granary.v1.CreditService/CreateContractTemplate',
+                request_serializer=granary_dot_v1_dot_credit__pb2.CreateContractTemplateRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.CreateContractTemplateResponse.FromString,
+                _registered_method=True)
+        self.GenerateContract = channel.unary_unary(
+                '/granary.v1.CreditService/GenerateContract',
+                request_serializer=granary_dot_v1_dot_credit__pb2.GenerateContractRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.GenerateContractResponse.FromString,
+                _registered_method=True)
+        self.GetContract = channel.unary_unary(
+                '/granary.v1.CreditService/GetContract',
+                request_serializer=granary_dot_v1_dot_credit__pb2.GetContractRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.GetContractResponse.FromString,
+                _registered_method=True)
+        self.SignContract = channel.unary_unary(
+                '/granary.v1.CreditService/SignContract',
+                request_serializer=granary_dot_v1_dot_credit__pb2.SignContractRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.SignContractResponse.FromString,
+                _registered_method=True)
+        self.DisburseLoan = channel.unary_unary(
+                '/granary.v1.CreditService/DisburseLoan',
+                request_serializer=granary_dot_v1_dot_credit__pb2.DisburseLoanRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.DisburseLoanResponse.FromString,
+                _registered_method=True)
+        self.GetLoan = channel.unary_unary(
+                '/granary.v1.CreditService/GetLoan',
+                request_serializer=granary_dot_v1_dot_credit__pb2.GetLoanRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.GetLoanResponse.FromString,
+                _registered_method=True)
+        self.ListLoans = channel.unary_unary(
+                '/granary.v1.CreditService/ListLoans',
+                request_serializer=granary_dot_v1_dot_credit__pb2.ListLoansRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.ListLoansResponse.FromString,
+                _registered_method=True)
+        self.PostRepayment = channel.unary_unary(
+                '/granary.v1.CreditService/PostRepayment',
+                request_serializer=granary_dot_v1_dot_credit__pb2.PostRepaymentRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.PostRepaymentResponse.FromString,
+                _registered_method=True)
+        self.ReverseRepayment = channel.unary_unary(
+                '/granary.v1.CreditService/ReverseRepayment',
+                request_serializer=granary_dot_v1_dot_credit__pb2.ReverseRepaymentRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.ReverseRepaymentResponse.FromString,
+                _registered_method=True)
+        self.ListRepayments = channel.unary_unary(
+                '/granary.v1.CreditService/ListRepayments',
+                request_serializer=granary_dot_v1_dot_credit__pb2.ListRepaymentsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.ListRepaymentsResponse.FromString,
+                _registered_method=True)
+        self.RequestClassOverride = channel.unary_unary(
+                '/granary.v1.CreditService/RequestClassOverride',
+                request_serializer=granary_dot_v1_dot_credit__pb2.RequestClassOverrideRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.RequestClassOverrideResponse.FromString,
+                _registered_method=True)
+        self.ApproveClassOverride = channel.unary_unary(
+                '/granary.v1.CreditService/ApproveClassOverride',
+                request_serializer=granary_dot_v1_dot_credit__pb2.ApproveClassOverrideRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.ApproveClassOverrideResponse.FromString,
+                _registered_method=True)
+        self.SetBusinessDate = channel.unary_unary(
+                '/granary.v1.CreditService/SetBusinessDate',
+                request_serializer=granary_dot_v1_dot_credit__pb2.SetBusinessDateRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.SetBusinessDateResponse.FromString,
+                _registered_method=True)
+        self.GetBusinessDate = channel.unary_unary(
+                '/granary.v1.CreditService/GetBusinessDate',
+                request_serializer=granary_dot_v1_dot_credit__pb2.GetBusinessDateRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.GetBusinessDateResponse.FromString,
+                _registered_method=True)
+        self.RunCloseOfBusiness = channel.unary_unary(
+                '/granary.v1.CreditService/RunCloseOfBusiness',
+                request_serializer=granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessResponse.FromString,
+                _registered_method=True)
 
 
 class CreditServiceServicer:
     """CreditService owns lending products, applications, credit lines, contracts and loans.
     Amounts and rates travel as decimal strings ("50000.00", "0.0435"), never as floats.
+    Dates without a time of day (business dates, due dates) travel as ISO strings "2026-03-15".
     """
 
     def CreateProduct(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Products (versioned: a change makes a new version of the same code).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetProduct(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProducts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QuoteSchedule(self, request, context):
+        """The loan calculator: the schedule for an amount and term; nothing is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitApplication(self, request, context):
+        """Applications.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApplications(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransitionApplication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddApprovalOpinion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPartyExposure(self, request, context):
+        """Total exposure for approval tiers: outstanding principal + unused line limits + this amount.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCreditLine(self, request, context):
+        """Credit lines and whole-village granting.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCreditLine(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCreditLines(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateVillageCampaign(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVillageCampaign(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveVillageCampaign(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateContractTemplate(self, request, context):
+        """Contracts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GenerateContract(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetContract(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignContract(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisburseLoan(self, request, context):
+        """Loans, repayments, delinquency.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLoan(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLoans(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PostRepayment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReverseRepayment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRepayments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestClassOverride(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveClassOverride(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBusinessDate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBusinessDate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunCloseOfBusiness(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -78,6 +406,151 @@ def add_CreditServiceServicer_to_server(servicer, server):
                     request_deserializer=granary_dot_v1_dot_credit__pb2.GetProductRequest.FromString,
                     response_serializer=granary_dot_v1_dot_credit__pb2.GetProductResponse.SerializeToString,
             ),
+            'ListProducts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProducts,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.ListProductsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.ListProductsResponse.SerializeToString,
+            ),
+            'QuoteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.QuoteSchedule,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.QuoteScheduleRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.QuoteScheduleResponse.SerializeToString,
+            ),
+            'SubmitApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitApplication,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.SubmitApplicationRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.SubmitApplicationResponse.SerializeToString,
+            ),
+            'GetApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApplication,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.GetApplicationRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.GetApplicationResponse.SerializeToString,
+            ),
+            'ListApplications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApplications,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.ListApplicationsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.ListApplicationsResponse.SerializeToString,
+            ),
+            'TransitionApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransitionApplication,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.TransitionApplicationRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.TransitionApplicationResponse.SerializeToString,
+            ),
+            'AddApprovalOpinion': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddApprovalOpinion,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.AddApprovalOpinionRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.AddApprovalOpinionResponse.SerializeToString,
+            ),
+            'GetPartyExposure': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPartyExposure,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.GetPartyExposureRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.GetPartyExposureResponse.SerializeToString,
+            ),
+            'CreateCreditLine': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCreditLine,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.CreateCreditLineRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.CreateCreditLineResponse.SerializeToString,
+            ),
+            'GetCreditLine': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCreditLine,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.GetCreditLineRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.GetCreditLineResponse.SerializeToString,
+            ),
+            'ListCreditLines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCreditLines,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.ListCreditLinesRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.ListCreditLinesResponse.SerializeToString,
+            ),
+            'CreateVillageCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateVillageCampaign,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.CreateVillageCampaignRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.CreateVillageCampaignResponse.SerializeToString,
+            ),
+            'GetVillageCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVillageCampaign,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.GetVillageCampaignRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.GetVillageCampaignResponse.SerializeToString,
+            ),
+            'ApproveVillageCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveVillageCampaign,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.ApproveVillageCampaignRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.ApproveVillageCampaignResponse.SerializeToString,
+            ),
+            'CreateContractTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateContractTemplate,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.CreateContractTemplateRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.CreateContractTemplateResponse.SerializeToString,
+            ),
+            'GenerateContract': grpc.unary_unary_rpc_method_handler(
+                    servicer.GenerateContract,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.GenerateContractRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.GenerateContractResponse.SerializeToString,
+            ),
+            'GetContract': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContract,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.GetContractRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.GetContractResponse.SerializeToString,
+            ),
+            'SignContract': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignContract,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.SignContractRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.SignContractResponse.SerializeToString,
+            ),
+            'DisburseLoan': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisburseLoan,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.DisburseLoanRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.DisburseLoanResponse.SerializeToString,
+            ),
+            'GetLoan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLoan,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.GetLoanRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.GetLoanResponse.SerializeToString,
+            ),
+            'ListLoans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLoans,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.ListLoansRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.ListLoansResponse.SerializeToString,
+            ),
+            'PostRepayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.PostRepayment,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.PostRepaymentRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.PostRepaymentResponse.SerializeToString,
+            ),
+            'ReverseRepayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReverseRepayment,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.ReverseRepaymentRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.ReverseRepaymentResponse.SerializeToString,
+            ),
+            'ListRepayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRepayments,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.ListRepaymentsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.ListRepaymentsResponse.SerializeToString,
+            ),
+            'RequestClassOverride': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestClassOverride,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.RequestClassOverrideRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.RequestClassOverrideResponse.SerializeToString,
+            ),
+            'ApproveClassOverride': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveClassOverride,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.ApproveClassOverrideRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.ApproveClassOverrideResponse.SerializeToString,
+            ),
+            'SetBusinessDate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBusinessDate,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.SetBusinessDateRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.SetBusinessDateResponse.SerializeToString,
+            ),
+            'GetBusinessDate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBusinessDate,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.GetBusinessDateRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.GetBusinessDateResponse.SerializeToString,
+            ),
+            'RunCloseOfBusiness': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunCloseOfBusiness,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'granary.v1.CreditService', rpc_method_handlers)
@@ -89,6 +562,7 @@ def add_CreditServiceServicer_to_server(servicer, server):
 class CreditService:
     """CreditService owns lending products, applications, credit lines, contracts and loans.
     Amounts and rates travel as decimal strings ("50000.00", "0.0435"), never as floats.
+    Dates without a time of day (business dates, due dates) travel as ISO strings "2026-03-15".
     """
 
     @staticmethod
@@ -135,6 +609,789 @@ class CreditService:
             '/granary.v1.CreditService/GetProduct',
             granary_dot_v1_dot_credit__pb2.GetProductRequest.SerializeToString,
             granary_dot_v1_dot_credit__pb2.GetProductResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProducts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/ListProducts',
+            granary_dot_v1_dot_credit__pb2.ListProductsRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.ListProductsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QuoteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/QuoteSchedule',
+            granary_dot_v1_dot_credit__pb2.QuoteScheduleRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.QuoteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/SubmitApplication',
+            granary_dot_v1_dot_credit__pb2.SubmitApplicationRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.SubmitApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/GetApplication',
+            granary_dot_v1_dot_credit__pb2.GetApplicationRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.GetApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApplications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/ListApplications',
+            granary_dot_v1_dot_credit__pb2.ListApplicationsRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.ListApplicationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransitionApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/TransitionApplication',
+            granary_dot_v1_dot_credit__pb2.TransitionApplicationRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.TransitionApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddApprovalOpinion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/AddApprovalOpinion',
+            granary_dot_v1_dot_credit__pb2.AddApprovalOpinionRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.AddApprovalOpinionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPartyExposure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/GetPartyExposure',
+            granary_dot_v1_dot_credit__pb2.GetPartyExposureRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.GetPartyExposureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCreditLine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/CreateCreditLine',
+            granary_dot_v1_dot_credit__pb2.CreateCreditLineRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.CreateCreditLineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCreditLine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/GetCreditLine',
+            granary_dot_v1_dot_credit__pb2.GetCreditLineRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.GetCreditLineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCreditLines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/ListCreditLines',
+            granary_dot_v1_dot_credit__pb2.ListCreditLinesRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.ListCreditLinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateVillageCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/CreateVillageCampaign',
+            granary_dot_v1_dot_credit__pb2.CreateVillageCampaignRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.CreateVillageCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVillageCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/GetVillageCampaign',
+            granary_dot_v1_dot_credit__pb2.GetVillageCampaignRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.GetVillageCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveVillageCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/ApproveVillageCampaign',
+            granary_dot_v1_dot_credit__pb2.ApproveVillageCampaignRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.ApproveVillageCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateContractTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/CreateContractTemplate',
+            granary_dot_v1_dot_credit__pb2.CreateContractTemplateRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.CreateContractTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenerateContract(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/GenerateContract',
+            granary_dot_v1_dot_credit__pb2.GenerateContractRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.GenerateContractResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContract(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/GetContract',
+            granary_dot_v1_dot_credit__pb2.GetContractRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.GetContractResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignContract(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/SignContract',
+            granary_dot_v1_dot_credit__pb2.SignContractRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.SignContractResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisburseLoan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/DisburseLoan',
+            granary_dot_v1_dot_credit__pb2.DisburseLoanRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.DisburseLoanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLoan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/GetLoan',
+            granary_dot_v1_dot_credit__pb2.GetLoanRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.GetLoanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLoans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/ListLoans',
+            granary_dot_v1_dot_credit__pb2.ListLoansRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.ListLoansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PostRepayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/PostRepayment',
+            granary_dot_v1_dot_credit__pb2.PostRepaymentRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.PostRepaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReverseRepayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/ReverseRepayment',
+            granary_dot_v1_dot_credit__pb2.ReverseRepaymentRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.ReverseRepaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRepayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/ListRepayments',
+            granary_dot_v1_dot_credit__pb2.ListRepaymentsRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.ListRepaymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestClassOverride(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/RequestClassOverride',
+            granary_dot_v1_dot_credit__pb2.RequestClassOverrideRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.RequestClassOverrideResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveClassOverride(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/ApproveClassOverride',
+            granary_dot_v1_dot_credit__pb2.ApproveClassOverrideRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.ApproveClassOverrideResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBusinessDate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/SetBusinessDate',
+            granary_dot_v1_dot_credit__pb2.SetBusinessDateRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.SetBusinessDateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBusinessDate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/GetBusinessDate',
+            granary_dot_v1_dot_credit__pb2.GetBusinessDateRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.GetBusinessDateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunCloseOfBusiness(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/RunCloseOfBusiness',
+            granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -29,6 +29,7 @@ GRPC_VERSION: str
 class CreditServiceStub:
     """CreditService owns lending products, applications, credit lines, contracts and loans.
     Amounts and rates travel as decimal strings ("50000.00", "0.0435"), never as floats.
+    Dates without a time of day (business dates, due dates) travel as ISO strings "2026-03-15".
     """
 
     @_typing.overload
@@ -36,21 +37,95 @@ class CreditServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> CreditServiceAsyncStub: ...
     CreateProduct: _grpc.UnaryUnaryMultiCallable[_credit_pb2.CreateProductRequest, _credit_pb2.CreateProductResponse]
+    """Products (versioned: a change makes a new version of the same code)."""
     GetProduct: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetProductRequest, _credit_pb2.GetProductResponse]
+    ListProducts: _grpc.UnaryUnaryMultiCallable[_credit_pb2.ListProductsRequest, _credit_pb2.ListProductsResponse]
+    QuoteSchedule: _grpc.UnaryUnaryMultiCallable[_credit_pb2.QuoteScheduleRequest, _credit_pb2.QuoteScheduleResponse]
+    """The loan calculator: the schedule for an amount and term; nothing is stored."""
+    SubmitApplication: _grpc.UnaryUnaryMultiCallable[_credit_pb2.SubmitApplicationRequest, _credit_pb2.SubmitApplicationResponse]
+    """Applications."""
+    GetApplication: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetApplicationRequest, _credit_pb2.GetApplicationResponse]
+    ListApplications: _grpc.UnaryUnaryMultiCallable[_credit_pb2.ListApplicationsRequest, _credit_pb2.ListApplicationsResponse]
+    TransitionApplication: _grpc.UnaryUnaryMultiCallable[_credit_pb2.TransitionApplicationRequest, _credit_pb2.TransitionApplicationResponse]
+    AddApprovalOpinion: _grpc.UnaryUnaryMultiCallable[_credit_pb2.AddApprovalOpinionRequest, _credit_pb2.AddApprovalOpinionResponse]
+    GetPartyExposure: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetPartyExposureRequest, _credit_pb2.GetPartyExposureResponse]
+    """Total exposure for approval tiers: outstanding principal + unused line limits + this amount."""
+    CreateCreditLine: _grpc.UnaryUnaryMultiCallable[_credit_pb2.CreateCreditLineRequest, _credit_pb2.CreateCreditLineResponse]
+    """Credit lines and whole-village granting."""
+    GetCreditLine: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetCreditLineRequest, _credit_pb2.GetCreditLineResponse]
+    ListCreditLines: _grpc.UnaryUnaryMultiCallable[_credit_pb2.ListCreditLinesRequest, _credit_pb2.ListCreditLinesResponse]
+    CreateVillageCampaign: _grpc.UnaryUnaryMultiCallable[_credit_pb2.CreateVillageCampaignRequest, _credit_pb2.CreateVillageCampaignResponse]
+    GetVillageCampaign: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetVillageCampaignRequest, _credit_pb2.GetVillageCampaignResponse]
+    ApproveVillageCampaign: _grpc.UnaryUnaryMultiCallable[_credit_pb2.ApproveVillageCampaignRequest, _credit_pb2.ApproveVillageCampaignResponse]
+    CreateContractTemplate: _grpc.UnaryUnaryMultiCallable[_credit_pb2.CreateContractTemplateRequest, _credit_pb2.CreateContractTemplateResponse]
+    """Contracts."""
+    GenerateContract: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GenerateContractRequest, _credit_pb2.GenerateContractResponse]
+    GetContract: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetContractRequest, _credit_pb2.GetContractResponse]
+    SignContract: _grpc.UnaryUnaryMultiCallable[_credit_pb2.SignContractRequest, _credit_pb2.SignContractResponse]
+    DisburseLoan: _grpc.UnaryUnaryMultiCallable[_credit_pb2.DisburseLoanRequest, _credit_pb2.DisburseLoanResponse]
+    """Loans, repayments, delinquency."""
+    GetLoan: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetLoanRequest, _credit_pb2.GetLoanResponse]
+    ListLoans: _grpc.UnaryUnaryMultiCallable[_credit_pb2.ListLoansRequest, _credit_pb2.ListLoansResponse]
+    PostRepayment: _grpc.UnaryUnaryMultiCallable[_credit_pb2.PostRepaymentRequest, _credit_pb2.PostRepaymentResponse]
+    ReverseRepayment: _grpc.UnaryUnaryMultiCallable[_credit_pb2.ReverseRepaymentRequest, _credit_pb2.ReverseRepaymentResponse]
+    ListRepayments: _grpc.UnaryUnaryMultiCallable[_credit_pb2.ListRepaymentsRequest, _credit_pb2.ListRepaymentsResponse]
+    RequestClassOverride: _grpc.UnaryUnaryMultiCallable[_credit_pb2.RequestClassOverrideRequest, _credit_pb2.RequestClassOverrideResponse]
+    ApproveClassOverride: _grpc.UnaryUnaryMultiCallable[_credit_pb2.ApproveClassOverrideRequest, _credit_pb2.ApproveClassOverrideResponse]
+    SetBusinessDate: _grpc.UnaryUnaryMultiCallable[_credit_pb2.SetBusinessDateRequest, _credit_pb2.SetBusinessDateResponse]
+    GetBusinessDate: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetBusinessDateRequest, _credit_pb2.GetBusinessDateResponse]
+    RunCloseOfBusiness: _grpc.UnaryUnaryMultiCallable[_credit_pb2.RunCloseOfBusinessRequest, _credit_pb2.RunCloseOfBusinessResponse]
 
 @_typing.type_check_only
 class CreditServiceAsyncStub(CreditServiceStub):
     """CreditService owns lending products, applications, credit lines, contracts and loans.
     Amounts and rates travel as decimal strings ("50000.00", "0.0435"), never as floats.
+    Dates without a time of day (business dates, due dates) travel as ISO strings "2026-03-15".
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateProduct: _aio.UnaryUnaryMultiCallable[_credit_pb2.CreateProductRequest, _credit_pb2.CreateProductResponse]  # type: ignore[assignment]
+    """Products (versioned: a change makes a new version of the same code)."""
     GetProduct: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetProductRequest, _credit_pb2.GetProductResponse]  # type: ignore[assignment]
+    ListProducts: _aio.UnaryUnaryMultiCallable[_credit_pb2.ListProductsRequest, _credit_pb2.ListProductsResponse]  # type: ignore[assignment]
+    QuoteSchedule: _aio.UnaryUnaryMultiCallable[_credit_pb2.QuoteScheduleRequest, _credit_pb2.QuoteScheduleResponse]  # type: ignore[assignment]
+    """The loan calculator: the schedule for an amount and term; nothing is stored."""
+    SubmitApplication: _aio.UnaryUnaryMultiCallable[_credit_pb2.SubmitApplicationRequest, _credit_pb2.SubmitApplicationResponse]  # type: ignore[assignment]
+    """Applications."""
+    GetApplication: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetApplicationRequest, _credit_pb2.GetApplicationResponse]  # type: ignore[assignment]
+    ListApplications: _aio.UnaryUnaryMultiCallable[_credit_pb2.ListApplicationsRequest, _credit_pb2.ListApplicationsResponse]  # type: ignore[assignment]
+    TransitionApplication: _aio.UnaryUnaryMultiCallable[_credit_pb2.TransitionApplicationRequest, _credit_pb2.TransitionApplicationResponse]  # type: ignore[assignment]
+    AddApprovalOpinion: _aio.UnaryUnaryMultiCallable[_credit_pb2.AddApprovalOpinionRequest, _credit_pb2.AddApprovalOpinionResponse]  # type: ignore[assignment]
+    GetPartyExposure: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetPartyExposureRequest, _credit_pb2.GetPartyExposureResponse]  # type: ignore[assignment]
+    """Total exposure for approval tiers: outstanding principal + unused line limits + this amount."""
+    CreateCreditLine: _aio.UnaryUnaryMultiCallable[_credit_pb2.CreateCreditLineRequest, _credit_pb2.CreateCreditLineResponse]  # type: ignore[assignment]
+    """Credit lines and whole-village granting."""
+    GetCreditLine: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetCreditLineRequest, _credit_pb2.GetCreditLineResponse]  # type: ignore[assignment]
+    ListCreditLines: _aio.UnaryUnaryMultiCallable[_credit_pb2.ListCreditLinesRequest, _credit_pb2.ListCreditLinesResponse]  # type: ignore[assignment]
+    CreateVillageCampaign: _aio.UnaryUnaryMultiCallable[_credit_pb2.CreateVillageCampaignRequest, _credit_pb2.CreateVillageCampaignResponse]  # type: ignore[assignment]
+    GetVillageCampaign: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetVillageCampaignRequest, _credit_pb2.GetVillageCampaignResponse]  # type: ignore[assignment]
+    ApproveVillageCampaign: _aio.UnaryUnaryMultiCallable[_credit_pb2.ApproveVillageCampaignRequest, _credit_pb2.ApproveVillageCampaignResponse]  # type: ignore[assignment]
+    CreateContractTemplate: _aio.UnaryUnaryMultiCallable[_credit_pb2.CreateContractTemplateRequest, _credit_pb2.CreateContractTemplateResponse]  # type: ignore[assignment]
+    """Contracts."""
+    GenerateContract: _aio.UnaryUnaryMultiCallable[_credit_pb2.GenerateContractRequest, _credit_pb2.GenerateContractResponse]  # type: ignore[assignment]
+    GetContract: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetContractRequest, _credit_pb2.GetContractResponse]  # type: ignore[assignment]
+    SignContract: _aio.UnaryUnaryMultiCallable[_credit_pb2.SignContractRequest, _credit_pb2.SignContractResponse]  # type: ignore[assignment]
+    DisburseLoan: _aio.UnaryUnaryMultiCallable[_credit_pb2.DisburseLoanRequest, _credit_pb2.DisburseLoanResponse]  # type: ignore[assignment]
+    """Loans, repayments, delinquency."""
+    GetLoan: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetLoanRequest, _credit_pb2.GetLoanResponse]  # type: ignore[assignment]
+    ListLoans: _aio.UnaryUnaryMultiCallable[_credit_pb2.ListLoansRequest, _credit_pb2.ListLoansResponse]  # type: ignore[assignment]
+    PostRepayment: _aio.UnaryUnaryMultiCallable[_credit_pb2.PostRepaymentRequest, _credit_pb2.PostRepaymentResponse]  # type: ignore[assignment]
+    ReverseRepayment: _aio.UnaryUnaryMultiCallable[_credit_pb2.ReverseRepaymentRequest, _credit_pb2.ReverseRepaymentResponse]  # type: ignore[assignment]
+    ListRepayments: _aio.UnaryUnaryMultiCallable[_credit_pb2.ListRepaymentsRequest, _credit_pb2.ListRepaymentsResponse]  # type: ignore[assignment]
+    RequestClassOverride: _aio.UnaryUnaryMultiCallable[_credit_pb2.RequestClassOverrideRequest, _credit_pb2.RequestClassOverrideResponse]  # type: ignore[assignment]
+    ApproveClassOverride: _aio.UnaryUnaryMultiCallable[_credit_pb2.ApproveClassOverrideRequest, _credit_pb2.ApproveClassOverrideResponse]  # type: ignore[assignment]
+    SetBusinessDate: _aio.UnaryUnaryMultiCallable[_credit_pb2.SetBusinessDateRequest, _credit_pb2.SetBusinessDateResponse]  # type: ignore[assignment]
+    GetBusinessDate: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetBusinessDateRequest, _credit_pb2.GetBusinessDateResponse]  # type: ignore[assignment]
+    RunCloseOfBusiness: _aio.UnaryUnaryMultiCallable[_credit_pb2.RunCloseOfBusinessRequest, _credit_pb2.RunCloseOfBusinessResponse]  # type: ignore[assignment]
 
 class CreditServiceServicer(metaclass=_abc_1.ABCMeta):
     """CreditService owns lending products, applications, credit lines, contracts and loans.
     Amounts and rates travel as decimal strings ("50000.00", "0.0435"), never as floats.
+    Dates without a time of day (business dates, due dates) travel as ISO strings "2026-03-15".
     """
 
     @_abc_1.abstractmethod
@@ -58,7 +133,8 @@ class CreditServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _credit_pb2.CreateProductRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_credit_pb2.CreateProductResponse, _abc.Awaitable[_credit_pb2.CreateProductResponse]]: ...
+    ) -> _typing.Union[_credit_pb2.CreateProductResponse, _abc.Awaitable[_credit_pb2.CreateProductResponse]]:
+        """Products (versioned: a change makes a new version of the same code)."""
 
     @_abc_1.abstractmethod
     def GetProduct(
@@ -66,5 +142,214 @@ class CreditServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _credit_pb2.GetProductRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_credit_pb2.GetProductResponse, _abc.Awaitable[_credit_pb2.GetProductResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListProducts(
+        self,
+        request: _credit_pb2.ListProductsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.ListProductsResponse, _abc.Awaitable[_credit_pb2.ListProductsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def QuoteSchedule(
+        self,
+        request: _credit_pb2.QuoteScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.QuoteScheduleResponse, _abc.Awaitable[_credit_pb2.QuoteScheduleResponse]]:
+        """The loan calculator: the schedule for an amount and term; nothing is stored."""
+
+    @_abc_1.abstractmethod
+    def SubmitApplication(
+        self,
+        request: _credit_pb2.SubmitApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.SubmitApplicationResponse, _abc.Awaitable[_credit_pb2.SubmitApplicationResponse]]:
+        """Applications."""
+
+    @_abc_1.abstractmethod
+    def GetApplication(
+        self,
+        request: _credit_pb2.GetApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.GetApplicationResponse, _abc.Awaitable[_credit_pb2.GetApplicationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListApplications(
+        self,
+        request: _credit_pb2.ListApplicationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.ListApplicationsResponse, _abc.Awaitable[_credit_pb2.ListApplicationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def TransitionApplication(
+        self,
+        request: _credit_pb2.TransitionApplicationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.TransitionApplicationResponse, _abc.Awaitable[_credit_pb2.TransitionApplicationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddApprovalOpinion(
+        self,
+        request: _credit_pb2.AddApprovalOpinionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.AddApprovalOpinionResponse, _abc.Awaitable[_credit_pb2.AddApprovalOpinionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetPartyExposure(
+        self,
+        request: _credit_pb2.GetPartyExposureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.GetPartyExposureResponse, _abc.Awaitable[_credit_pb2.GetPartyExposureResponse]]:
+        """Total exposure for approval tiers: outstanding principal + unused line limits + this amount."""
+
+    @_abc_1.abstractmethod
+    def CreateCreditLine(
+        self,
+        request: _credit_pb2.CreateCreditLineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.CreateCreditLineResponse, _abc.Awaitable[_credit_pb2.CreateCreditLineResponse]]:
+        """Credit lines and whole-village granting."""
+
+    @_abc_1.abstractmethod
+    def GetCreditLine(
+        self,
+        request: _credit_pb2.GetCreditLineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.GetCreditLineResponse, _abc.Awaitable[_credit_pb2.GetCreditLineResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListCreditLines(
+        self,
+        request: _credit_pb2.ListCreditLinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.ListCreditLinesResponse, _abc.Awaitable[_credit_pb2.ListCreditLinesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateVillageCampaign(
+        self,
+        request: _credit_pb2.CreateVillageCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.CreateVillageCampaignResponse, _abc.Awaitable[_credit_pb2.CreateVillageCampaignResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetVillageCampaign(
+        self,
+        request: _credit_pb2.GetVillageCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.GetVillageCampaignResponse, _abc.Awaitable[_credit_pb2.GetVillageCampaignResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ApproveVillageCampaign(
+        self,
+        request: _credit_pb2.ApproveVillageCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.ApproveVillageCampaignResponse, _abc.Awaitable[_credit_pb2.ApproveVillageCampaignResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateContractTemplate(
+        self,
+        request: _credit_pb2.CreateContractTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.CreateContractTemplateResponse, _abc.Awaitable[_credit_pb2.CreateContractTemplateResponse]]:
+        """Contracts."""
+
+    @_abc_1.abstractmethod
+    def GenerateContract(
+        self,
+        request: _credit_pb2.GenerateContractRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.GenerateContractResponse, _abc.Awaitable[_credit_pb2.GenerateContractResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetContract(
+        self,
+        request: _credit_pb2.GetContractRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.GetContractResponse, _abc.Awaitable[_credit_pb2.GetContractResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SignContract(
+        self,
+        request: _credit_pb2.SignContractRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.SignContractResponse, _abc.Awaitable[_credit_pb2.SignContractResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DisburseLoan(
+        self,
+        request: _credit_pb2.DisburseLoanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.DisburseLoanResponse, _abc.Awaitable[_credit_pb2.DisburseLoanResponse]]:
+        """Loans, repayments, delinquency."""
+
+    @_abc_1.abstractmethod
+    def GetLoan(
+        self,
+        request: _credit_pb2.GetLoanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.GetLoanResponse, _abc.Awaitable[_credit_pb2.GetLoanResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListLoans(
+        self,
+        request: _credit_pb2.ListLoansRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.ListLoansResponse, _abc.Awaitable[_credit_pb2.ListLoansResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PostRepayment(
+        self,
+        request: _credit_pb2.PostRepaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.PostRepaymentResponse, _abc.Awaitable[_credit_pb2.PostRepaymentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReverseRepayment(
+        self,
+        request: _credit_pb2.ReverseRepaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.ReverseRepaymentResponse, _abc.Awaitable[_credit_pb2.ReverseRepaymentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListRepayments(
+        self,
+        request: _credit_pb2.ListRepaymentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.ListRepaymentsResponse, _abc.Awaitable[_credit_pb2.ListRepaymentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RequestClassOverride(
+        self,
+        request: _credit_pb2.RequestClassOverrideRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.RequestClassOverrideResponse, _abc.Awaitable[_credit_pb2.RequestClassOverrideResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ApproveClassOverride(
+        self,
+        request: _credit_pb2.ApproveClassOverrideRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.ApproveClassOverrideResponse, _abc.Awaitable[_credit_pb2.ApproveClassOverrideResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetBusinessDate(
+        self,
+        request: _credit_pb2.SetBusinessDateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.SetBusinessDateResponse, _abc.Awaitable[_credit_pb2.SetBusinessDateResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetBusinessDate(
+        self,
+        request: _credit_pb2.GetBusinessDateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.GetBusinessDateResponse, _abc.Awaitable[_credit_pb2.GetBusinessDateResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RunCloseOfBusiness(
+        self,
+        request: _credit_pb2.RunCloseOfBusinessRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.RunCloseOfBusinessResponse, _abc.Awaitable[_credit_pb2.RunCloseOfBusinessResponse]]: ...
 
 def add_CreditServiceServicer_to_server(servicer: CreditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -372,9 +372,7 @@ def _generate(t: ScheduleTerms) -> Schedule:
     level_payment = zero
     fixed_principal = zero
     if method is RepaymentMethod.EQUAL_INSTALLMENT:
-        level_payment = _level_payment(principal_amount, periodic_rate, amortising).quantize(
-            quantum, rounding=mode
-        )
+        level_payment = _level_payment(principal_amount, periodic_rate, amortising).quantize(quantum, rounding=mode)
     elif method is RepaymentMethod.EQUAL_PRINCIPAL:
         fixed_principal = (principal_amount / amortising).quantize(quantum, rounding=mode)
 
