@@ -109,6 +109,34 @@ class GatewaySettings(BaseSettings):
     public_url: str = Field("", description="URL printed for users; defaults to http://host:port.")
 
 
+class FieldTaskSettings(BaseSettings):
+    """The field task service's block: ``GRANARY_FIELDTASK_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRANARY_FIELDTASK_", extra="ignore")
+
+    checkin_radius_m: float = Field(
+        300.0, description="Check-ins farther than this from the task location are accepted but flagged (metres)."
+    )
+    evidence_max_bytes: int = Field(
+        20 * 1024 * 1024, description="Largest evidence file (photo, audio, document) accepted, in bytes."
+    )
+    blob_dir: str = Field(
+        "", description="Directory of evidence files (content-addressed); defaults to <var>/blobs."
+    )
+    working_hours: str = Field(
+        "07:00-20:00", description="Local hours when officers' location pings are recorded."
+    )
+    timezone: str = Field(
+        "Asia/Shanghai", description="Local time zone of working hours and of a day's route or track."
+    )
+    trajectory_retention_days: int = Field(
+        180, description="Days location pings are kept before the purge job deletes them."
+    )
+    housekeeping_interval_seconds: float = Field(
+        60.0, description="How often overdue field tasks are expired and old location pings purged."
+    )
+
+
 class Settings:
     """Everything one process needs, read once at start-up (never at import)."""
 
@@ -139,6 +167,7 @@ def settings_table() -> list[tuple[str, str, str]]:
 
     add("GRANARY_", PlatformSettings)
     add("GRANARY_GATEWAY_", GatewaySettings)
+    add("GRANARY_FIELDTASK_", FieldTaskSettings)
     add(
         "GRANARY_<SERVICE>_",
         ServiceSettings,

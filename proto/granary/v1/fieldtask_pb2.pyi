@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -17,6 +19,46 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _CoordinateSystem:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CoordinateSystemEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CoordinateSystem.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COORDINATE_SYSTEM_UNSPECIFIED: _CoordinateSystem.ValueType  # 0
+    """read as WGS-84"""
+    COORDINATE_SYSTEM_WGS84: _CoordinateSystem.ValueType  # 1
+    COORDINATE_SYSTEM_GCJ02: _CoordinateSystem.ValueType  # 2
+    """AMap/Gaode, Tencent maps"""
+
+class CoordinateSystem(_CoordinateSystem, metaclass=_CoordinateSystemEnumTypeWrapper): ...
+
+COORDINATE_SYSTEM_UNSPECIFIED: CoordinateSystem.ValueType  # 0
+"""read as WGS-84"""
+COORDINATE_SYSTEM_WGS84: CoordinateSystem.ValueType  # 1
+COORDINATE_SYSTEM_GCJ02: CoordinateSystem.ValueType  # 2
+"""AMap/Gaode, Tencent maps"""
+Global___CoordinateSystem: _TypeAlias = CoordinateSystem  # noqa: Y015
+
+class _FieldTaskSubjectType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FieldTaskSubjectTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FieldTaskSubjectType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FIELD_TASK_SUBJECT_TYPE_UNSPECIFIED: _FieldTaskSubjectType.ValueType  # 0
+    FIELD_TASK_SUBJECT_TYPE_PARTY: _FieldTaskSubjectType.ValueType  # 1
+    FIELD_TASK_SUBJECT_TYPE_APPLICATION: _FieldTaskSubjectType.ValueType  # 2
+    FIELD_TASK_SUBJECT_TYPE_LOAN: _FieldTaskSubjectType.ValueType  # 3
+
+class FieldTaskSubjectType(_FieldTaskSubjectType, metaclass=_FieldTaskSubjectTypeEnumTypeWrapper): ...
+
+FIELD_TASK_SUBJECT_TYPE_UNSPECIFIED: FieldTaskSubjectType.ValueType  # 0
+FIELD_TASK_SUBJECT_TYPE_PARTY: FieldTaskSubjectType.ValueType  # 1
+FIELD_TASK_SUBJECT_TYPE_APPLICATION: FieldTaskSubjectType.ValueType  # 2
+FIELD_TASK_SUBJECT_TYPE_LOAN: FieldTaskSubjectType.ValueType  # 3
+Global___FieldTaskSubjectType: _TypeAlias = FieldTaskSubjectType  # noqa: Y015
 
 class _FieldTaskType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -72,6 +114,87 @@ FIELD_TASK_STATUS_CANCELLED: FieldTaskStatus.ValueType  # 7
 FIELD_TASK_STATUS_EXPIRED: FieldTaskStatus.ValueType  # 8
 Global___FieldTaskStatus: _TypeAlias = FieldTaskStatus  # noqa: Y015
 
+class _SyncAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SyncActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SyncAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SYNC_ACTION_UNSPECIFIED: _SyncAction.ValueType  # 0
+    SYNC_ACTION_ACCEPT: _SyncAction.ValueType  # 1
+    SYNC_ACTION_CHECK_IN: _SyncAction.ValueType  # 2
+    SYNC_ACTION_CHECK_OUT: _SyncAction.ValueType  # 3
+    SYNC_ACTION_SAVE_FORM: _SyncAction.ValueType  # 4
+    SYNC_ACTION_SUBMIT: _SyncAction.ValueType  # 5
+
+class SyncAction(_SyncAction, metaclass=_SyncActionEnumTypeWrapper): ...
+
+SYNC_ACTION_UNSPECIFIED: SyncAction.ValueType  # 0
+SYNC_ACTION_ACCEPT: SyncAction.ValueType  # 1
+SYNC_ACTION_CHECK_IN: SyncAction.ValueType  # 2
+SYNC_ACTION_CHECK_OUT: SyncAction.ValueType  # 3
+SYNC_ACTION_SAVE_FORM: SyncAction.ValueType  # 4
+SYNC_ACTION_SUBMIT: SyncAction.ValueType  # 5
+Global___SyncAction: _TypeAlias = SyncAction  # noqa: Y015
+
+class _SyncOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SyncOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SyncOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SYNC_OUTCOME_UNSPECIFIED: _SyncOutcome.ValueType  # 0
+    SYNC_OUTCOME_APPLIED: _SyncOutcome.ValueType  # 1
+    SYNC_OUTCOME_DUPLICATE: _SyncOutcome.ValueType  # 2
+    """The same client id was applied before (this is a replay); nothing happened now."""
+    SYNC_OUTCOME_CONFLICT: _SyncOutcome.ValueType  # 3
+    """The task changed meanwhile (reassigned, cancelled, finished): not applied, kept for review."""
+    SYNC_OUTCOME_REJECTED: _SyncOutcome.ValueType  # 4
+    """The item itself is invalid."""
+
+class SyncOutcome(_SyncOutcome, metaclass=_SyncOutcomeEnumTypeWrapper): ...
+
+SYNC_OUTCOME_UNSPECIFIED: SyncOutcome.ValueType  # 0
+SYNC_OUTCOME_APPLIED: SyncOutcome.ValueType  # 1
+SYNC_OUTCOME_DUPLICATE: SyncOutcome.ValueType  # 2
+"""The same client id was applied before (this is a replay); nothing happened now."""
+SYNC_OUTCOME_CONFLICT: SyncOutcome.ValueType  # 3
+"""The task changed meanwhile (reassigned, cancelled, finished): not applied, kept for review."""
+SYNC_OUTCOME_REJECTED: SyncOutcome.ValueType  # 4
+"""The item itself is invalid."""
+Global___SyncOutcome: _TypeAlias = SyncOutcome  # noqa: Y015
+
+@_typing.final
+class GeoPoint(_message.Message):
+    """A position as the client measured it; the service stores WGS-84."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LATITUDE_FIELD_NUMBER: _builtins.int
+    LONGITUDE_FIELD_NUMBER: _builtins.int
+    COORDINATE_SYSTEM_FIELD_NUMBER: _builtins.int
+    ACCURACY_M_FIELD_NUMBER: _builtins.int
+    latitude: _builtins.float
+    longitude: _builtins.float
+    coordinate_system: Global___CoordinateSystem.ValueType
+    accuracy_m: _builtins.float
+    """Metres (radius of 68 % confidence as the device reports it); 0 = unknown."""
+    def __init__(
+        self,
+        *,
+        latitude: _builtins.float = ...,
+        longitude: _builtins.float = ...,
+        coordinate_system: Global___CoordinateSystem.ValueType = ...,
+        accuracy_m: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy_m", b"accuracy_m", "coordinate_system", b"coordinate_system", "latitude", b"latitude", "longitude", b"longitude"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GeoPoint: _TypeAlias = GeoPoint  # noqa: Y015
+
 @_typing.final
 class FieldTask(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -86,6 +209,21 @@ class FieldTask(_message.Message):
     DUE_AT_FIELD_NUMBER: _builtins.int
     ORIGIN_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    SUBJECT_TYPE_FIELD_NUMBER: _builtins.int
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_KEY_FIELD_NUMBER: _builtins.int
+    PROCESS_INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    HAS_LOCATION_FIELD_NUMBER: _builtins.int
+    LATITUDE_FIELD_NUMBER: _builtins.int
+    LONGITUDE_FIELD_NUMBER: _builtins.int
+    LOCATION_SOURCE_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    FORM_VERSION_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    SUBMITTED_AT_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    CHECK_IN_FLAGGED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     task_type: Global___FieldTaskType.ValueType
     status: Global___FieldTaskStatus.ValueType
@@ -96,10 +234,30 @@ class FieldTask(_message.Message):
     """1 (highest) .. 5 (lowest)."""
     origin: _builtins.str
     """Where the task came from: a process business key, a rule id, or "manual"."""
+    title: _builtins.str
+    subject_type: Global___FieldTaskSubjectType.ValueType
+    subject_id: _builtins.str
+    business_key: _builtins.str
+    process_instance_id: _builtins.str
+    has_location: _builtins.bool
+    """WGS-84; has_location false when the task has none."""
+    latitude: _builtins.float
+    longitude: _builtins.float
+    location_source: _builtins.str
+    """The system the location was given in ("wgs84" or "gcj02")."""
+    address: _builtins.str
+    form_version: _builtins.int
+    created_by: _builtins.str
+    check_in_flagged: _builtins.bool
+    """True when the last check-in was beyond the radius (or the task has no location)."""
     @_builtins.property
     def due_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def submitted_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -113,10 +271,25 @@ class FieldTask(_message.Message):
         due_at: _timestamp_pb2.Timestamp | None = ...,
         origin: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        title: _builtins.str = ...,
+        subject_type: Global___FieldTaskSubjectType.ValueType = ...,
+        subject_id: _builtins.str = ...,
+        business_key: _builtins.str = ...,
+        process_instance_id: _builtins.str = ...,
+        has_location: _builtins.bool = ...,
+        latitude: _builtins.float = ...,
+        longitude: _builtins.float = ...,
+        location_source: _builtins.str = ...,
+        address: _builtins.str = ...,
+        form_version: _builtins.int = ...,
+        created_by: _builtins.str = ...,
+        submitted_at: _timestamp_pb2.Timestamp | None = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+        check_in_flagged: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "due_at", b"due_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "created_at", b"created_at", "due_at", b"due_at", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "branch_id", b"branch_id", "created_at", b"created_at", "due_at", b"due_at", "id", b"id", "origin", b"origin", "party_id", b"party_id", "priority", b"priority", "status", b"status", "task_type", b"task_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "assignee_id", b"assignee_id", "branch_id", b"branch_id", "business_key", b"business_key", "check_in_flagged", b"check_in_flagged", "completed_at", b"completed_at", "created_at", b"created_at", "created_by", b"created_by", "due_at", b"due_at", "form_version", b"form_version", "has_location", b"has_location", "id", b"id", "latitude", b"latitude", "location_source", b"location_source", "longitude", b"longitude", "origin", b"origin", "party_id", b"party_id", "priority", b"priority", "process_instance_id", b"process_instance_id", "status", b"status", "subject_id", b"subject_id", "subject_type", b"subject_type", "submitted_at", b"submitted_at", "task_type", b"task_type", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -133,6 +306,13 @@ class CreateFieldTaskRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     DUE_AT_FIELD_NUMBER: _builtins.int
     ORIGIN_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    SUBJECT_TYPE_FIELD_NUMBER: _builtins.int
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_KEY_FIELD_NUMBER: _builtins.int
+    PROCESS_INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
     task_type: Global___FieldTaskType.ValueType
     party_id: _builtins.str
     assignee_id: _builtins.str
@@ -140,8 +320,16 @@ class CreateFieldTaskRequest(_message.Message):
     """Empty: the caller's branch."""
     priority: _builtins.int
     origin: _builtins.str
+    title: _builtins.str
+    subject_type: Global___FieldTaskSubjectType.ValueType
+    subject_id: _builtins.str
+    business_key: _builtins.str
+    process_instance_id: _builtins.str
+    address: _builtins.str
     @_builtins.property
     def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def location(self) -> Global___GeoPoint: ...
     def __init__(
         self,
         *,
@@ -152,10 +340,17 @@ class CreateFieldTaskRequest(_message.Message):
         priority: _builtins.int = ...,
         due_at: _timestamp_pb2.Timestamp | None = ...,
         origin: _builtins.str = ...,
+        title: _builtins.str = ...,
+        subject_type: Global___FieldTaskSubjectType.ValueType = ...,
+        subject_id: _builtins.str = ...,
+        business_key: _builtins.str = ...,
+        process_instance_id: _builtins.str = ...,
+        location: Global___GeoPoint | None = ...,
+        address: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "branch_id", b"branch_id", "due_at", b"due_at", "origin", b"origin", "party_id", b"party_id", "priority", b"priority", "task_type", b"task_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "assignee_id", b"assignee_id", "branch_id", b"branch_id", "business_key", b"business_key", "due_at", b"due_at", "location", b"location", "origin", b"origin", "party_id", b"party_id", "priority", b"priority", "process_instance_id", b"process_instance_id", "subject_id", b"subject_id", "subject_type", b"subject_type", "task_type", b"task_type", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -205,6 +400,362 @@ class GetFieldTaskResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TASK_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    CHECK_INS_FIELD_NUMBER: _builtins.int
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    SIGNATURES_FIELD_NUMBER: _builtins.int
+    FORM_JSON_FIELD_NUMBER: _builtins.int
+    form_json: _builtins.str
+    """The saved form (draft or submitted) as JSON text; empty when none."""
+    @_builtins.property
+    def task(self) -> Global___FieldTask: ...
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskHistoryEntry]: ...
+    @_builtins.property
+    def check_ins(self) -> _containers.RepeatedCompositeFieldContainer[Global___CheckIn]: ...
+    @_builtins.property
+    def evidence(self) -> _containers.RepeatedCompositeFieldContainer[Global___Evidence]: ...
+    @_builtins.property
+    def signatures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Signature]: ...
+    def __init__(
+        self,
+        *,
+        task: Global___FieldTask | None = ...,
+        history: _abc.Iterable[Global___TaskHistoryEntry] | None = ...,
+        check_ins: _abc.Iterable[Global___CheckIn] | None = ...,
+        evidence: _abc.Iterable[Global___Evidence] | None = ...,
+        signatures: _abc.Iterable[Global___Signature] | None = ...,
+        form_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_ins", b"check_ins", "evidence", b"evidence", "form_json", b"form_json", "history", b"history", "signatures", b"signatures", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFieldTaskResponse: _TypeAlias = GetFieldTaskResponse  # noqa: Y015
+
+@_typing.final
+class TaskHistoryEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    FROM_STATUS_FIELD_NUMBER: _builtins.int
+    TO_STATUS_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    action: _builtins.str
+    from_status: Global___FieldTaskStatus.ValueType
+    to_status: Global___FieldTaskStatus.ValueType
+    actor_id: _builtins.str
+    assignee_id: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        action: _builtins.str = ...,
+        from_status: Global___FieldTaskStatus.ValueType = ...,
+        to_status: Global___FieldTaskStatus.ValueType = ...,
+        actor_id: _builtins.str = ...,
+        assignee_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_id", b"actor_id", "assignee_id", b"assignee_id", "at", b"at", "from_status", b"from_status", "reason", b"reason", "to_status", b"to_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskHistoryEntry: _TypeAlias = TaskHistoryEntry  # noqa: Y015
+
+@_typing.final
+class CheckIn(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    OFFICER_ID_FIELD_NUMBER: _builtins.int
+    LATITUDE_FIELD_NUMBER: _builtins.int
+    LONGITUDE_FIELD_NUMBER: _builtins.int
+    ACCURACY_M_FIELD_NUMBER: _builtins.int
+    SOURCE_SYSTEM_FIELD_NUMBER: _builtins.int
+    HAS_DISTANCE_FIELD_NUMBER: _builtins.int
+    DISTANCE_M_FIELD_NUMBER: _builtins.int
+    RADIUS_M_FIELD_NUMBER: _builtins.int
+    FLAGGED_FIELD_NUMBER: _builtins.int
+    FLAG_REASON_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_TIME_FIELD_NUMBER: _builtins.int
+    SERVER_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    task_id: _builtins.str
+    kind: _builtins.str
+    """"in" or "out"."""
+    officer_id: _builtins.str
+    latitude: _builtins.float
+    """WGS-84 after conversion."""
+    longitude: _builtins.float
+    accuracy_m: _builtins.float
+    source_system: _builtins.str
+    has_distance: _builtins.bool
+    distance_m: _builtins.float
+    radius_m: _builtins.float
+    flagged: _builtins.bool
+    flag_reason: _builtins.str
+    """"beyond_radius" or "task_without_location" when flagged."""
+    device_id: _builtins.str
+    @_builtins.property
+    def client_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def server_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        officer_id: _builtins.str = ...,
+        latitude: _builtins.float = ...,
+        longitude: _builtins.float = ...,
+        accuracy_m: _builtins.float = ...,
+        source_system: _builtins.str = ...,
+        has_distance: _builtins.bool = ...,
+        distance_m: _builtins.float = ...,
+        radius_m: _builtins.float = ...,
+        flagged: _builtins.bool = ...,
+        flag_reason: _builtins.str = ...,
+        device_id: _builtins.str = ...,
+        client_time: _timestamp_pb2.Timestamp | None = ...,
+        server_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["client_time", b"client_time", "server_time", b"server_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy_m", b"accuracy_m", "client_time", b"client_time", "device_id", b"device_id", "distance_m", b"distance_m", "flag_reason", b"flag_reason", "flagged", b"flagged", "has_distance", b"has_distance", "id", b"id", "kind", b"kind", "latitude", b"latitude", "longitude", b"longitude", "officer_id", b"officer_id", "radius_m", b"radius_m", "server_time", b"server_time", "source_system", b"source_system", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckIn: _TypeAlias = CheckIn  # noqa: Y015
+
+@_typing.final
+class Evidence(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    CAPTURED_AT_FIELD_NUMBER: _builtins.int
+    HAS_POSITION_FIELD_NUMBER: _builtins.int
+    LATITUDE_FIELD_NUMBER: _builtins.int
+    LONGITUDE_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    UPLOADED_BY_FIELD_NUMBER: _builtins.int
+    UPLOADED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    task_id: _builtins.str
+    kind: _builtins.str
+    """"photo", "audio", "document" or "signature"."""
+    media_type: _builtins.str
+    """As the bytes prove it (magic bytes), not as the file name claims."""
+    sha256: _builtins.str
+    size_bytes: _builtins.int
+    file_name: _builtins.str
+    has_position: _builtins.bool
+    latitude: _builtins.float
+    longitude: _builtins.float
+    device_id: _builtins.str
+    uploaded_by: _builtins.str
+    @_builtins.property
+    def captured_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def uploaded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        media_type: _builtins.str = ...,
+        sha256: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        file_name: _builtins.str = ...,
+        captured_at: _timestamp_pb2.Timestamp | None = ...,
+        has_position: _builtins.bool = ...,
+        latitude: _builtins.float = ...,
+        longitude: _builtins.float = ...,
+        device_id: _builtins.str = ...,
+        uploaded_by: _builtins.str = ...,
+        uploaded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "uploaded_at", b"uploaded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "device_id", b"device_id", "file_name", b"file_name", "has_position", b"has_position", "id", b"id", "kind", b"kind", "latitude", b"latitude", "longitude", b"longitude", "media_type", b"media_type", "sha256", b"sha256", "size_bytes", b"size_bytes", "task_id", b"task_id", "uploaded_at", b"uploaded_at", "uploaded_by", b"uploaded_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Evidence: _TypeAlias = Evidence  # noqa: Y015
+
+@_typing.final
+class Signature(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    SIGNER_NAME_FIELD_NUMBER: _builtins.int
+    SIGNER_PARTY_ID_FIELD_NUMBER: _builtins.int
+    IMAGE_SHA256_FIELD_NUMBER: _builtins.int
+    CONTENT_HASH_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    EXTERNAL_REF_FIELD_NUMBER: _builtins.int
+    HAS_POSITION_FIELD_NUMBER: _builtins.int
+    LATITUDE_FIELD_NUMBER: _builtins.int
+    LONGITUDE_FIELD_NUMBER: _builtins.int
+    OFFICER_ID_FIELD_NUMBER: _builtins.int
+    SIGNED_AT_FIELD_NUMBER: _builtins.int
+    VALID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    task_id: _builtins.str
+    signer_name: _builtins.str
+    signer_party_id: _builtins.str
+    image_sha256: _builtins.str
+    content_hash: _builtins.str
+    """SHA-256 of the canonical JSON of the form content as signed."""
+    provider: _builtins.str
+    """"device" (signed on the officer's device) or an external provider's name."""
+    external_ref: _builtins.str
+    has_position: _builtins.bool
+    latitude: _builtins.float
+    longitude: _builtins.float
+    officer_id: _builtins.str
+    valid: _builtins.bool
+    """Whether the form content still hashes to content_hash."""
+    @_builtins.property
+    def signed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        signer_name: _builtins.str = ...,
+        signer_party_id: _builtins.str = ...,
+        image_sha256: _builtins.str = ...,
+        content_hash: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        external_ref: _builtins.str = ...,
+        has_position: _builtins.bool = ...,
+        latitude: _builtins.float = ...,
+        longitude: _builtins.float = ...,
+        officer_id: _builtins.str = ...,
+        signed_at: _timestamp_pb2.Timestamp | None = ...,
+        valid: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signed_at", b"signed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_hash", b"content_hash", "external_ref", b"external_ref", "has_position", b"has_position", "id", b"id", "image_sha256", b"image_sha256", "latitude", b"latitude", "longitude", b"longitude", "officer_id", b"officer_id", "provider", b"provider", "signed_at", b"signed_at", "signer_name", b"signer_name", "signer_party_id", b"signer_party_id", "task_id", b"task_id", "valid", b"valid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Signature: _TypeAlias = Signature  # noqa: Y015
+
+@_typing.final
+class ListFieldTasksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VIEW_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_KEY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    view: _builtins.str
+    """Empty: every task the caller may see; "mine": assigned to the caller."""
+    assignee_id: _builtins.str
+    business_key: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___FieldTaskStatus.ValueType]: ...
+    def __init__(
+        self,
+        *,
+        view: _builtins.str = ...,
+        statuses: _abc.Iterable[Global___FieldTaskStatus.ValueType] | None = ...,
+        assignee_id: _builtins.str = ...,
+        business_key: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "business_key", b"business_key", "page_size", b"page_size", "page_token", b"page_token", "statuses", b"statuses", "view", b"view"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFieldTasksRequest: _TypeAlias = ListFieldTasksRequest  # noqa: Y015
+
+@_typing.final
+class ListFieldTasksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldTask]: ...
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___FieldTask] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFieldTasksResponse: _TypeAlias = ListFieldTasksResponse  # noqa: Y015
+
+@_typing.final
+class AssignFieldTaskRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    assignee_id: _builtins.str
+    reason: _builtins.str
+    """Required when the task already had an assignee (reassignment)."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        assignee_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "reason", b"reason", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignFieldTaskRequest: _TypeAlias = AssignFieldTaskRequest  # noqa: Y015
+
+@_typing.final
+class AssignFieldTaskResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def task(self) -> Global___FieldTask: ...
     def __init__(
@@ -218,7 +769,1023 @@ class GetFieldTaskResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___GetFieldTaskResponse: _TypeAlias = GetFieldTaskResponse  # noqa: Y015
+Global___AssignFieldTaskResponse: _TypeAlias = AssignFieldTaskResponse  # noqa: Y015
+
+@_typing.final
+class AcceptFieldTaskRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptFieldTaskRequest: _TypeAlias = AcceptFieldTaskRequest  # noqa: Y015
+
+@_typing.final
+class AcceptFieldTaskResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task(self) -> Global___FieldTask: ...
+    def __init__(
+        self,
+        *,
+        task: Global___FieldTask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptFieldTaskResponse: _TypeAlias = AcceptFieldTaskResponse  # noqa: Y015
+
+@_typing.final
+class CancelFieldTaskRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelFieldTaskRequest: _TypeAlias = CancelFieldTaskRequest  # noqa: Y015
+
+@_typing.final
+class CancelFieldTaskResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task(self) -> Global___FieldTask: ...
+    def __init__(
+        self,
+        *,
+        task: Global___FieldTask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelFieldTaskResponse: _TypeAlias = CancelFieldTaskResponse  # noqa: Y015
+
+@_typing.final
+class RecordCheckInRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_TIME_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    device_id: _builtins.str
+    @_builtins.property
+    def position(self) -> Global___GeoPoint: ...
+    @_builtins.property
+    def client_time(self) -> _timestamp_pb2.Timestamp:
+        """When the device took the fix (offline check-ins); the server time is recorded too."""
+
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        position: Global___GeoPoint | None = ...,
+        device_id: _builtins.str = ...,
+        client_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["client_time", b"client_time", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_time", b"client_time", "device_id", b"device_id", "position", b"position", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordCheckInRequest: _TypeAlias = RecordCheckInRequest  # noqa: Y015
+
+@_typing.final
+class RecordCheckInResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECK_IN_FIELD_NUMBER: _builtins.int
+    TASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def check_in(self) -> Global___CheckIn: ...
+    @_builtins.property
+    def task(self) -> Global___FieldTask: ...
+    def __init__(
+        self,
+        *,
+        check_in: Global___CheckIn | None = ...,
+        task: Global___FieldTask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["check_in", b"check_in", "task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_in", b"check_in", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordCheckInResponse: _TypeAlias = RecordCheckInResponse  # noqa: Y015
+
+@_typing.final
+class RecordCheckOutRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_TIME_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    device_id: _builtins.str
+    @_builtins.property
+    def position(self) -> Global___GeoPoint: ...
+    @_builtins.property
+    def client_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        position: Global___GeoPoint | None = ...,
+        device_id: _builtins.str = ...,
+        client_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["client_time", b"client_time", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_time", b"client_time", "device_id", b"device_id", "position", b"position", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordCheckOutRequest: _TypeAlias = RecordCheckOutRequest  # noqa: Y015
+
+@_typing.final
+class RecordCheckOutResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECK_OUT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def check_out(self) -> Global___CheckIn: ...
+    def __init__(
+        self,
+        *,
+        check_out: Global___CheckIn | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["check_out", b"check_out"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_out", b"check_out"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordCheckOutResponse: _TypeAlias = RecordCheckOutResponse  # noqa: Y015
+
+@_typing.final
+class GetFormSchemaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_TYPE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    task_type: Global___FieldTaskType.ValueType
+    version: _builtins.int
+    """0: the current version."""
+    def __init__(
+        self,
+        *,
+        task_type: Global___FieldTaskType.ValueType = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_type", b"task_type", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFormSchemaRequest: _TypeAlias = GetFormSchemaRequest  # noqa: Y015
+
+@_typing.final
+class GetFormSchemaResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class RequiredEvidenceEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    TASK_TYPE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    SCHEMA_JSON_FIELD_NUMBER: _builtins.int
+    REQUIRED_EVIDENCE_FIELD_NUMBER: _builtins.int
+    task_type: Global___FieldTaskType.ValueType
+    version: _builtins.int
+    schema_json: _builtins.str
+    """JSON Schema (draft 2020-12)."""
+    @_builtins.property
+    def required_evidence(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Evidence needed at submission: kind -> minimum count."""
+
+    def __init__(
+        self,
+        *,
+        task_type: Global___FieldTaskType.ValueType = ...,
+        version: _builtins.int = ...,
+        schema_json: _builtins.str = ...,
+        required_evidence: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["required_evidence", b"required_evidence", "schema_json", b"schema_json", "task_type", b"task_type", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFormSchemaResponse: _TypeAlias = GetFormSchemaResponse  # noqa: Y015
+
+@_typing.final
+class SaveFieldTaskFormRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    FORM_JSON_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    form_json: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        form_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["form_json", b"form_json", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SaveFieldTaskFormRequest: _TypeAlias = SaveFieldTaskFormRequest  # noqa: Y015
+
+@_typing.final
+class SaveFieldTaskFormResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    PROBLEMS_FIELD_NUMBER: _builtins.int
+    CONTENT_HASH_FIELD_NUMBER: _builtins.int
+    content_hash: _builtins.str
+    @_builtins.property
+    def task(self) -> Global___FieldTask: ...
+    @_builtins.property
+    def problems(self) -> _containers.RepeatedCompositeFieldContainer[Global___FormProblem]:
+        """Problems a submission would report now (the draft is saved regardless)."""
+
+    def __init__(
+        self,
+        *,
+        task: Global___FieldTask | None = ...,
+        problems: _abc.Iterable[Global___FormProblem] | None = ...,
+        content_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_hash", b"content_hash", "problems", b"problems", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SaveFieldTaskFormResponse: _TypeAlias = SaveFieldTaskFormResponse  # noqa: Y015
+
+@_typing.final
+class FormProblem(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FormProblem: _TypeAlias = FormProblem  # noqa: Y015
+
+@_typing.final
+class EvidenceHeader(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    CAPTURED_AT_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    kind: _builtins.str
+    """"photo", "audio" or "document"."""
+    file_name: _builtins.str
+    device_id: _builtins.str
+    @_builtins.property
+    def captured_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def position(self) -> Global___GeoPoint: ...
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        file_name: _builtins.str = ...,
+        captured_at: _timestamp_pb2.Timestamp | None = ...,
+        position: Global___GeoPoint | None = ...,
+        device_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "device_id", b"device_id", "file_name", b"file_name", "kind", b"kind", "position", b"position", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvidenceHeader: _TypeAlias = EvidenceHeader  # noqa: Y015
+
+@_typing.final
+class UploadEvidenceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    @_builtins.property
+    def header(self) -> Global___EvidenceHeader: ...
+    def __init__(
+        self,
+        *,
+        header: Global___EvidenceHeader | None = ...,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "chunk"]  # noqa: Y015
+    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+
+Global___UploadEvidenceRequest: _TypeAlias = UploadEvidenceRequest  # noqa: Y015
+
+@_typing.final
+class UploadEvidenceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def evidence(self) -> Global___Evidence: ...
+    def __init__(
+        self,
+        *,
+        evidence: Global___Evidence | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evidence", b"evidence"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evidence", b"evidence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadEvidenceResponse: _TypeAlias = UploadEvidenceResponse  # noqa: Y015
+
+@_typing.final
+class CaptureSignatureRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    SIGNER_NAME_FIELD_NUMBER: _builtins.int
+    SIGNER_PARTY_ID_FIELD_NUMBER: _builtins.int
+    IMAGE_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    SIGNED_AT_FIELD_NUMBER: _builtins.int
+    CONTENT_HASH_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    signer_name: _builtins.str
+    signer_party_id: _builtins.str
+    image: _builtins.bytes
+    """PNG or JPEG of the handwritten signature."""
+    content_hash: _builtins.str
+    """The hash the device showed the signer; refused if the stored form differs."""
+    @_builtins.property
+    def position(self) -> Global___GeoPoint: ...
+    @_builtins.property
+    def signed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        signer_name: _builtins.str = ...,
+        signer_party_id: _builtins.str = ...,
+        image: _builtins.bytes = ...,
+        position: Global___GeoPoint | None = ...,
+        signed_at: _timestamp_pb2.Timestamp | None = ...,
+        content_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["position", b"position", "signed_at", b"signed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_hash", b"content_hash", "image", b"image", "position", b"position", "signed_at", b"signed_at", "signer_name", b"signer_name", "signer_party_id", b"signer_party_id", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaptureSignatureRequest: _TypeAlias = CaptureSignatureRequest  # noqa: Y015
+
+@_typing.final
+class CaptureSignatureResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def signature(self) -> Global___Signature: ...
+    def __init__(
+        self,
+        *,
+        signature: Global___Signature | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signature", b"signature"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaptureSignatureResponse: _TypeAlias = CaptureSignatureResponse  # noqa: Y015
+
+@_typing.final
+class VerifyFieldTaskSignatureRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyFieldTaskSignatureRequest: _TypeAlias = VerifyFieldTaskSignatureRequest  # noqa: Y015
+
+@_typing.final
+class VerifyFieldTaskSignatureResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNED_FIELD_NUMBER: _builtins.int
+    VALID_FIELD_NUMBER: _builtins.int
+    SIGNED_HASH_FIELD_NUMBER: _builtins.int
+    CURRENT_HASH_FIELD_NUMBER: _builtins.int
+    signed: _builtins.bool
+    valid: _builtins.bool
+    signed_hash: _builtins.str
+    current_hash: _builtins.str
+    def __init__(
+        self,
+        *,
+        signed: _builtins.bool = ...,
+        valid: _builtins.bool = ...,
+        signed_hash: _builtins.str = ...,
+        current_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_hash", b"current_hash", "signed", b"signed", "signed_hash", b"signed_hash", "valid", b"valid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyFieldTaskSignatureResponse: _TypeAlias = VerifyFieldTaskSignatureResponse  # noqa: Y015
+
+@_typing.final
+class SubmitFieldTaskRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitFieldTaskRequest: _TypeAlias = SubmitFieldTaskRequest  # noqa: Y015
+
+@_typing.final
+class SubmitFieldTaskResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task(self) -> Global___FieldTask: ...
+    def __init__(
+        self,
+        *,
+        task: Global___FieldTask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitFieldTaskResponse: _TypeAlias = SubmitFieldTaskResponse  # noqa: Y015
+
+@_typing.final
+class CompleteFieldTaskRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteFieldTaskRequest: _TypeAlias = CompleteFieldTaskRequest  # noqa: Y015
+
+@_typing.final
+class CompleteFieldTaskResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task(self) -> Global___FieldTask: ...
+    def __init__(
+        self,
+        *,
+        task: Global___FieldTask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteFieldTaskResponse: _TypeAlias = CompleteFieldTaskResponse  # noqa: Y015
+
+@_typing.final
+class ReturnFieldTaskRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnFieldTaskRequest: _TypeAlias = ReturnFieldTaskRequest  # noqa: Y015
+
+@_typing.final
+class ReturnFieldTaskResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task(self) -> Global___FieldTask: ...
+    def __init__(
+        self,
+        *,
+        task: Global___FieldTask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnFieldTaskResponse: _TypeAlias = ReturnFieldTaskResponse  # noqa: Y015
+
+@_typing.final
+class SyncItem(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_TIME_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    FORM_JSON_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    """Generated by the device, unique per officer; a replay with the same id is not applied again."""
+    action: Global___SyncAction.ValueType
+    task_id: _builtins.str
+    device_id: _builtins.str
+    form_json: _builtins.str
+    @_builtins.property
+    def client_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def position(self) -> Global___GeoPoint: ...
+    def __init__(
+        self,
+        *,
+        client_id: _builtins.str = ...,
+        action: Global___SyncAction.ValueType = ...,
+        task_id: _builtins.str = ...,
+        client_time: _timestamp_pb2.Timestamp | None = ...,
+        position: Global___GeoPoint | None = ...,
+        device_id: _builtins.str = ...,
+        form_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["client_time", b"client_time", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "client_id", b"client_id", "client_time", b"client_time", "device_id", b"device_id", "form_json", b"form_json", "position", b"position", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncItem: _TypeAlias = SyncItem  # noqa: Y015
+
+@_typing.final
+class SyncItemResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    FIRST_OUTCOME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    TASK_STATUS_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    outcome: Global___SyncOutcome.ValueType
+    first_outcome: Global___SyncOutcome.ValueType
+    """For a duplicate: the outcome the first delivery had."""
+    reason: _builtins.str
+    message: _builtins.str
+    task_status: Global___FieldTaskStatus.ValueType
+    def __init__(
+        self,
+        *,
+        client_id: _builtins.str = ...,
+        outcome: Global___SyncOutcome.ValueType = ...,
+        first_outcome: Global___SyncOutcome.ValueType = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+        task_status: Global___FieldTaskStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "first_outcome", b"first_outcome", "message", b"message", "outcome", b"outcome", "reason", b"reason", "task_status", b"task_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncItemResult: _TypeAlias = SyncItemResult  # noqa: Y015
+
+@_typing.final
+class SyncFieldActionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    batch_id: _builtins.str
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___SyncItem]: ...
+    def __init__(
+        self,
+        *,
+        batch_id: _builtins.str = ...,
+        items: _abc.Iterable[Global___SyncItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncFieldActionsRequest: _TypeAlias = SyncFieldActionsRequest  # noqa: Y015
+
+@_typing.final
+class SyncFieldActionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___SyncItemResult]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___SyncItemResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncFieldActionsResponse: _TypeAlias = SyncFieldActionsResponse  # noqa: Y015
+
+@_typing.final
+class TrajectoryPoint(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def position(self) -> Global___GeoPoint: ...
+    def __init__(
+        self,
+        *,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        position: Global___GeoPoint | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["position", b"position", "recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["position", b"position", "recorded_at", b"recorded_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrajectoryPoint: _TypeAlias = TrajectoryPoint  # noqa: Y015
+
+@_typing.final
+class RecordTrajectoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POINTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def points(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrajectoryPoint]: ...
+    def __init__(
+        self,
+        *,
+        points: _abc.Iterable[Global___TrajectoryPoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["points", b"points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordTrajectoryRequest: _TypeAlias = RecordTrajectoryRequest  # noqa: Y015
+
+@_typing.final
+class RecordTrajectoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    OUTSIDE_WORKING_HOURS_FIELD_NUMBER: _builtins.int
+    DUPLICATES_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.int
+    outside_working_hours: _builtins.int
+    """Outside working hours: not stored."""
+    duplicates: _builtins.int
+    """Already stored (a re-sent batch)."""
+    def __init__(
+        self,
+        *,
+        accepted: _builtins.int = ...,
+        outside_working_hours: _builtins.int = ...,
+        duplicates: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "duplicates", b"duplicates", "outside_working_hours", b"outside_working_hours"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordTrajectoryResponse: _TypeAlias = RecordTrajectoryResponse  # noqa: Y015
+
+@_typing.final
+class GetTrajectoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFICER_ID_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    officer_id: _builtins.str
+    """Empty: the caller."""
+    day: _builtins.str
+    """Local calendar day, YYYY-MM-DD."""
+    def __init__(
+        self,
+        *,
+        officer_id: _builtins.str = ...,
+        day: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day", b"day", "officer_id", b"officer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTrajectoryRequest: _TypeAlias = GetTrajectoryRequest  # noqa: Y015
+
+@_typing.final
+class TrackPoint(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    LATITUDE_FIELD_NUMBER: _builtins.int
+    LONGITUDE_FIELD_NUMBER: _builtins.int
+    ACCURACY_M_FIELD_NUMBER: _builtins.int
+    latitude: _builtins.float
+    longitude: _builtins.float
+    accuracy_m: _builtins.float
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        latitude: _builtins.float = ...,
+        longitude: _builtins.float = ...,
+        accuracy_m: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy_m", b"accuracy_m", "latitude", b"latitude", "longitude", b"longitude", "recorded_at", b"recorded_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrackPoint: _TypeAlias = TrackPoint  # noqa: Y015
+
+@_typing.final
+class GetTrajectoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFICER_ID_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    DISTANCE_M_FIELD_NUMBER: _builtins.int
+    VISITS_FIELD_NUMBER: _builtins.int
+    officer_id: _builtins.str
+    day: _builtins.str
+    distance_m: _builtins.float
+    @_builtins.property
+    def points(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrackPoint]: ...
+    @_builtins.property
+    def visits(self) -> _containers.RepeatedCompositeFieldContainer[Global___CheckIn]:
+        """The day's check-ins and check-outs, in time order."""
+
+    def __init__(
+        self,
+        *,
+        officer_id: _builtins.str = ...,
+        day: _builtins.str = ...,
+        points: _abc.Iterable[Global___TrackPoint] | None = ...,
+        distance_m: _builtins.float = ...,
+        visits: _abc.Iterable[Global___CheckIn] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day", b"day", "distance_m", b"distance_m", "officer_id", b"officer_id", "points", b"points", "visits", b"visits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTrajectoryResponse: _TypeAlias = GetTrajectoryResponse  # noqa: Y015
+
+@_typing.final
+class PlanRouteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFICER_ID_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    officer_id: _builtins.str
+    """Empty: the caller."""
+    day: _builtins.str
+    """Local calendar day, YYYY-MM-DD; tasks due by its end count as urgent."""
+    @_builtins.property
+    def start(self) -> Global___GeoPoint: ...
+    def __init__(
+        self,
+        *,
+        officer_id: _builtins.str = ...,
+        day: _builtins.str = ...,
+        start: Global___GeoPoint | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day", b"day", "officer_id", b"officer_id", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanRouteRequest: _TypeAlias = PlanRouteRequest  # noqa: Y015
+
+@_typing.final
+class RouteLeg(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    DISTANCE_M_FIELD_NUMBER: _builtins.int
+    CUMULATIVE_M_FIELD_NUMBER: _builtins.int
+    URGENT_FIELD_NUMBER: _builtins.int
+    LATITUDE_FIELD_NUMBER: _builtins.int
+    LONGITUDE_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    distance_m: _builtins.float
+    cumulative_m: _builtins.float
+    urgent: _builtins.bool
+    latitude: _builtins.float
+    longitude: _builtins.float
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        distance_m: _builtins.float = ...,
+        cumulative_m: _builtins.float = ...,
+        urgent: _builtins.bool = ...,
+        latitude: _builtins.float = ...,
+        longitude: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cumulative_m", b"cumulative_m", "distance_m", b"distance_m", "latitude", b"latitude", "longitude", b"longitude", "task_id", b"task_id", "urgent", b"urgent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RouteLeg: _TypeAlias = RouteLeg  # noqa: Y015
+
+@_typing.final
+class PlanRouteResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEGS_FIELD_NUMBER: _builtins.int
+    TOTAL_DISTANCE_M_FIELD_NUMBER: _builtins.int
+    UNPLACED_TASK_IDS_FIELD_NUMBER: _builtins.int
+    total_distance_m: _builtins.float
+    @_builtins.property
+    def legs(self) -> _containers.RepeatedCompositeFieldContainer[Global___RouteLeg]: ...
+    @_builtins.property
+    def unplaced_task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Open tasks that have no location and could not be placed."""
+
+    def __init__(
+        self,
+        *,
+        legs: _abc.Iterable[Global___RouteLeg] | None = ...,
+        total_distance_m: _builtins.float = ...,
+        unplaced_task_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["legs", b"legs", "total_distance_m", b"total_distance_m", "unplaced_task_ids", b"unplaced_task_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanRouteResponse: _TypeAlias = PlanRouteResponse  # noqa: Y015
 
 @_typing.final
 class FieldTaskCreated(_message.Message):
@@ -255,3 +1822,249 @@ class FieldTaskCreated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FieldTaskCreated: _TypeAlias = FieldTaskCreated  # noqa: Y015
+
+@_typing.final
+class FieldTaskAssigned(_message.Message):
+    """Event payload of "fieldtask.task.assigned" (also on reassignment)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    PREVIOUS_ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    assignee_id: _builtins.str
+    previous_assignee_id: _builtins.str
+    branch_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        assignee_id: _builtins.str = ...,
+        previous_assignee_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "branch_id", b"branch_id", "previous_assignee_id", b"previous_assignee_id", "reason", b"reason", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldTaskAssigned: _TypeAlias = FieldTaskAssigned  # noqa: Y015
+
+@_typing.final
+class FieldTaskCheckedIn(_message.Message):
+    """Event payload of "fieldtask.task.checked_in"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    OFFICER_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    FLAGGED_FIELD_NUMBER: _builtins.int
+    FLAG_REASON_FIELD_NUMBER: _builtins.int
+    HAS_DISTANCE_FIELD_NUMBER: _builtins.int
+    DISTANCE_M_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    officer_id: _builtins.str
+    branch_id: _builtins.str
+    flagged: _builtins.bool
+    flag_reason: _builtins.str
+    has_distance: _builtins.bool
+    distance_m: _builtins.float
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        officer_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        flagged: _builtins.bool = ...,
+        flag_reason: _builtins.str = ...,
+        has_distance: _builtins.bool = ...,
+        distance_m: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "distance_m", b"distance_m", "flag_reason", b"flag_reason", "flagged", b"flagged", "has_distance", b"has_distance", "officer_id", b"officer_id", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldTaskCheckedIn: _TypeAlias = FieldTaskCheckedIn  # noqa: Y015
+
+@_typing.final
+class FieldTaskSubmitted(_message.Message):
+    """Event payload of "fieldtask.task.submitted"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_KEY_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    assignee_id: _builtins.str
+    branch_id: _builtins.str
+    business_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        assignee_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        business_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "branch_id", b"branch_id", "business_key", b"business_key", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldTaskSubmitted: _TypeAlias = FieldTaskSubmitted  # noqa: Y015
+
+@_typing.final
+class FieldTaskCompleted(_message.Message):
+    """Event payload of "fieldtask.task.completed": the process service correlates by business_key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ResultsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    TASK_TYPE_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    BUSINESS_KEY_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
+    PROCESS_INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    task_type: Global___FieldTaskType.ValueType
+    origin: _builtins.str
+    business_key: _builtins.str
+    party_id: _builtins.str
+    process_instance_id: _builtins.str
+    assignee_id: _builtins.str
+    branch_id: _builtins.str
+    @_builtins.property
+    def results(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Flattened form content (nested keys dotted) plus evidence and check-in facts."""
+
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        task_type: Global___FieldTaskType.ValueType = ...,
+        origin: _builtins.str = ...,
+        business_key: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        results: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        process_instance_id: _builtins.str = ...,
+        assignee_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "branch_id", b"branch_id", "business_key", b"business_key", "origin", b"origin", "party_id", b"party_id", "process_instance_id", b"process_instance_id", "results", b"results", "task_id", b"task_id", "task_type", b"task_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldTaskCompleted: _TypeAlias = FieldTaskCompleted  # noqa: Y015
+
+@_typing.final
+class FieldTaskExpired(_message.Message):
+    """Event payload of "fieldtask.task.expired"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    TASK_TYPE_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    BUSINESS_KEY_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    task_type: Global___FieldTaskType.ValueType
+    origin: _builtins.str
+    business_key: _builtins.str
+    party_id: _builtins.str
+    assignee_id: _builtins.str
+    branch_id: _builtins.str
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        task_type: Global___FieldTaskType.ValueType = ...,
+        origin: _builtins.str = ...,
+        business_key: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        assignee_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "branch_id", b"branch_id", "business_key", b"business_key", "due_at", b"due_at", "origin", b"origin", "party_id", b"party_id", "task_id", b"task_id", "task_type", b"task_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldTaskExpired: _TypeAlias = FieldTaskExpired  # noqa: Y015
+
+@_typing.final
+class FieldTaskCancelled(_message.Message):
+    """Event payload of "fieldtask.task.cancelled"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_KEY_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    business_key: _builtins.str
+    assignee_id: _builtins.str
+    branch_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        business_key: _builtins.str = ...,
+        assignee_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "branch_id", b"branch_id", "business_key", b"business_key", "reason", b"reason", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldTaskCancelled: _TypeAlias = FieldTaskCancelled  # noqa: Y015

@@ -45,6 +45,96 @@ class FieldTaskServiceStub:
                 request_serializer=granary_dot_v1_dot_fieldtask__pb2.GetFieldTaskRequest.SerializeToString,
                 response_deserializer=granary_dot_v1_dot_fieldtask__pb2.GetFieldTaskResponse.FromString,
                 _registered_method=True)
+        self.ListFieldTasks = channel.unary_unary(
+                '/granary.v1.FieldTaskService/ListFieldTasks',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.ListFieldTasksRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.ListFieldTasksResponse.FromString,
+                _registered_method=True)
+        self.AssignFieldTask = channel.unary_unary(
+                '/granary.v1.FieldTaskService/AssignFieldTask',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.AssignFieldTaskRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.AssignFieldTaskResponse.FromString,
+                _registered_method=True)
+        self.AcceptFieldTask = channel.unary_unary(
+                '/granary.v1.FieldTaskService/AcceptFieldTask',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.AcceptFieldTaskRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.AcceptFieldTaskResponse.FromString,
+                _registered_method=True)
+        self.CancelFieldTask = channel.unary_unary(
+                '/granary.v1.FieldTaskService/CancelFieldTask',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.CancelFieldTaskRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.CancelFieldTaskResponse.FromString,
+                _registered_method=True)
+        self.RecordCheckIn = channel.unary_unary(
+                '/granary.v1.FieldTaskService/RecordCheckIn',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.RecordCheckInRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.RecordCheckInResponse.FromString,
+                _registered_method=True)
+        self.RecordCheckOut = channel.unary_unary(
+                '/granary.v1.FieldTaskService/RecordCheckOut',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.RecordCheckOutRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.RecordCheckOutResponse.FromString,
+                _registered_method=True)
+        self.GetFormSchema = channel.unary_unary(
+                '/granary.v1.FieldTaskService/GetFormSchema',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.GetFormSchemaRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.GetFormSchemaResponse.FromString,
+                _registered_method=True)
+        self.SaveFieldTaskForm = channel.unary_unary(
+                '/granary.v1.FieldTaskService/SaveFieldTaskForm',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.SaveFieldTaskFormRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.SaveFieldTaskFormResponse.FromString,
+                _registered_method=True)
+        self.UploadEvidence = channel.stream_unary(
+                '/granary.v1.FieldTaskService/UploadEvidence',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.UploadEvidenceRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.UploadEvidenceResponse.FromString,
+                _registered_method=True)
+        self.CaptureSignature = channel.unary_unary(
+                '/granary.v1.FieldTaskService/CaptureSignature',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureResponse.FromString,
+                _registered_method=True)
+        self.VerifyFieldTaskSignature = channel.unary_unary(
+                '/granary.v1.FieldTaskService/VerifyFieldTaskSignature',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.VerifyFieldTaskSignatureRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.VerifyFieldTaskSignatureResponse.FromString,
+                _registered_method=True)
+        self.SubmitFieldTask = channel.unary_unary(
+                '/granary.v1.FieldTaskService/SubmitFieldTask',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.SubmitFieldTaskRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.SubmitFieldTaskResponse.FromString,
+                _registered_method=True)
+        self.CompleteFieldTask = channel.unary_unary(
+                '/granary.v1.FieldTaskService/CompleteFieldTask',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.CompleteFieldTaskRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.CompleteFieldTaskResponse.FromString,
+                _registered_method=True)
+        self.ReturnFieldTask = channel.unary_unary(
+                '/granary.v1.FieldTaskService/ReturnFieldTask',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.ReturnFieldTaskRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.ReturnFieldTaskResponse.FromString,
+                _registered_method=True)
+        self.SyncFieldActions = channel.unary_unary(
+                '/granary.v1.FieldTaskService/SyncFieldActions',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.SyncFieldActionsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.SyncFieldActionsResponse.FromString,
+                _registered_method=True)
+        self.RecordTrajectory = channel.unary_unary(
+                '/granary.v1.FieldTaskService/RecordTrajectory',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.RecordTrajectoryRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.RecordTrajectoryResponse.FromString,
+                _registered_method=True)
+        self.GetTrajectory = channel.unary_unary(
+                '/granary.v1.FieldTaskService/GetTrajectory',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.GetTrajectoryRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.GetTrajectoryResponse.FromString,
+                _registered_method=True)
+        self.PlanRoute = channel.unary_unary(
+                '/granary.v1.FieldTaskService/PlanRoute',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.PlanRouteRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.PlanRouteResponse.FromString,
+                _registered_method=True)
 
 
 class FieldTaskServiceServicer:
@@ -63,6 +153,118 @@ class FieldTaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFieldTasks(self, request, context):
+        """Officers: their own tasks; supervisors and presidents: their branch's; admins, auditors: all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignFieldTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptFieldTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelFieldTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordCheckIn(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordCheckOut(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFormSchema(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SaveFieldTaskForm(self, request, context):
+        """Saves a draft: any JSON object; validated only on submission.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadEvidence(self, request_iterator, context):
+        """Client streaming: one header, then the file's bytes in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CaptureSignature(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyFieldTaskSignature(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitFieldTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteFieldTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnFieldTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SyncFieldActions(self, request, context):
+        """Offline batch: applied in order, once per client id, outcome per item.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordTrajectory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrajectory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PlanRoute(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FieldTaskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +277,96 @@ def add_FieldTaskServiceServicer_to_server(servicer, server):
                     servicer.GetFieldTask,
                     request_deserializer=granary_dot_v1_dot_fieldtask__pb2.GetFieldTaskRequest.FromString,
                     response_serializer=granary_dot_v1_dot_fieldtask__pb2.GetFieldTaskResponse.SerializeToString,
+            ),
+            'ListFieldTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFieldTasks,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.ListFieldTasksRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.ListFieldTasksResponse.SerializeToString,
+            ),
+            'AssignFieldTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignFieldTask,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.AssignFieldTaskRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.AssignFieldTaskResponse.SerializeToString,
+            ),
+            'AcceptFieldTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptFieldTask,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.AcceptFieldTaskRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.AcceptFieldTaskResponse.SerializeToString,
+            ),
+            'CancelFieldTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelFieldTask,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.CancelFieldTaskRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.CancelFieldTaskResponse.SerializeToString,
+            ),
+            'RecordCheckIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordCheckIn,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.RecordCheckInRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.RecordCheckInResponse.SerializeToString,
+            ),
+            'RecordCheckOut': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordCheckOut,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.RecordCheckOutRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.RecordCheckOutResponse.SerializeToString,
+            ),
+            'GetFormSchema': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFormSchema,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.GetFormSchemaRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.GetFormSchemaResponse.SerializeToString,
+            ),
+            'SaveFieldTaskForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveFieldTaskForm,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.SaveFieldTaskFormRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.SaveFieldTaskFormResponse.SerializeToString,
+            ),
+            'UploadEvidence': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadEvidence,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.UploadEvidenceRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.UploadEvidenceResponse.SerializeToString,
+            ),
+            'CaptureSignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.CaptureSignature,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureResponse.SerializeToString,
+            ),
+            'VerifyFieldTaskSignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyFieldTaskSignature,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.VerifyFieldTaskSignatureRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.VerifyFieldTaskSignatureResponse.SerializeToString,
+            ),
+            'SubmitFieldTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitFieldTask,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.SubmitFieldTaskRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.SubmitFieldTaskResponse.SerializeToString,
+            ),
+            'CompleteFieldTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteFieldTask,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.CompleteFieldTaskRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.CompleteFieldTaskResponse.SerializeToString,
+            ),
+            'ReturnFieldTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnFieldTask,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.ReturnFieldTaskRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.ReturnFieldTaskResponse.SerializeToString,
+            ),
+            'SyncFieldActions': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncFieldActions,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.SyncFieldActionsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.SyncFieldActionsResponse.SerializeToString,
+            ),
+            'RecordTrajectory': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordTrajectory,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.RecordTrajectoryRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.RecordTrajectoryResponse.SerializeToString,
+            ),
+            'GetTrajectory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrajectory,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.GetTrajectoryRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.GetTrajectoryResponse.SerializeToString,
+            ),
+            'PlanRoute': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanRoute,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.PlanRouteRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.PlanRouteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +424,492 @@ class FieldTaskService:
             '/granary.v1.FieldTaskService/GetFieldTask',
             granary_dot_v1_dot_fieldtask__pb2.GetFieldTaskRequest.SerializeToString,
             granary_dot_v1_dot_fieldtask__pb2.GetFieldTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFieldTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/ListFieldTasks',
+            granary_dot_v1_dot_fieldtask__pb2.ListFieldTasksRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.ListFieldTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignFieldTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/AssignFieldTask',
+            granary_dot_v1_dot_fieldtask__pb2.AssignFieldTaskRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.AssignFieldTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptFieldTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/AcceptFieldTask',
+            granary_dot_v1_dot_fieldtask__pb2.AcceptFieldTaskRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.AcceptFieldTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelFieldTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/CancelFieldTask',
+            granary_dot_v1_dot_fieldtask__pb2.CancelFieldTaskRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.CancelFieldTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordCheckIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/RecordCheckIn',
+            granary_dot_v1_dot_fieldtask__pb2.RecordCheckInRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.RecordCheckInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordCheckOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/RecordCheckOut',
+            granary_dot_v1_dot_fieldtask__pb2.RecordCheckOutRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.RecordCheckOutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFormSchema(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/GetFormSchema',
+            granary_dot_v1_dot_fieldtask__pb2.GetFormSchemaRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.GetFormSchemaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveFieldTaskForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/SaveFieldTaskForm',
+            granary_dot_v1_dot_fieldtask__pb2.SaveFieldTaskFormRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.SaveFieldTaskFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadEvidence(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/granary.v1.FieldTaskService/UploadEvidence',
+            granary_dot_v1_dot_fieldtask__pb2.UploadEvidenceRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.UploadEvidenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CaptureSignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/CaptureSignature',
+            granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyFieldTaskSignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/VerifyFieldTaskSignature',
+            granary_dot_v1_dot_fieldtask__pb2.VerifyFieldTaskSignatureRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.VerifyFieldTaskSignatureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitFieldTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/SubmitFieldTask',
+            granary_dot_v1_dot_fieldtask__pb2.SubmitFieldTaskRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.SubmitFieldTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteFieldTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/CompleteFieldTask',
+            granary_dot_v1_dot_fieldtask__pb2.CompleteFieldTaskRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.CompleteFieldTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnFieldTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/ReturnFieldTask',
+            granary_dot_v1_dot_fieldtask__pb2.ReturnFieldTaskRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.ReturnFieldTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncFieldActions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/SyncFieldActions',
+            granary_dot_v1_dot_fieldtask__pb2.SyncFieldActionsRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.SyncFieldActionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordTrajectory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/RecordTrajectory',
+            granary_dot_v1_dot_fieldtask__pb2.RecordTrajectoryRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.RecordTrajectoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrajectory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/GetTrajectory',
+            granary_dot_v1_dot_fieldtask__pb2.GetTrajectoryRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.GetTrajectoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanRoute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/PlanRoute',
+            granary_dot_v1_dot_fieldtask__pb2.PlanRouteRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.PlanRouteResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,28 @@ class FieldTaskServiceStub:
     def __new__(cls, channel: _aio.Channel) -> FieldTaskServiceAsyncStub: ...
     CreateFieldTask: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.CreateFieldTaskRequest, _fieldtask_pb2.CreateFieldTaskResponse]
     GetFieldTask: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.GetFieldTaskRequest, _fieldtask_pb2.GetFieldTaskResponse]
+    ListFieldTasks: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.ListFieldTasksRequest, _fieldtask_pb2.ListFieldTasksResponse]
+    """Officers: their own tasks; supervisors and presidents: their branch's; admins, auditors: all."""
+    AssignFieldTask: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.AssignFieldTaskRequest, _fieldtask_pb2.AssignFieldTaskResponse]
+    AcceptFieldTask: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.AcceptFieldTaskRequest, _fieldtask_pb2.AcceptFieldTaskResponse]
+    CancelFieldTask: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.CancelFieldTaskRequest, _fieldtask_pb2.CancelFieldTaskResponse]
+    RecordCheckIn: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.RecordCheckInRequest, _fieldtask_pb2.RecordCheckInResponse]
+    RecordCheckOut: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.RecordCheckOutRequest, _fieldtask_pb2.RecordCheckOutResponse]
+    GetFormSchema: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.GetFormSchemaRequest, _fieldtask_pb2.GetFormSchemaResponse]
+    SaveFieldTaskForm: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.SaveFieldTaskFormRequest, _fieldtask_pb2.SaveFieldTaskFormResponse]
+    """Saves a draft: any JSON object; validated only on submission."""
+    UploadEvidence: _grpc.StreamUnaryMultiCallable[_fieldtask_pb2.UploadEvidenceRequest, _fieldtask_pb2.UploadEvidenceResponse]
+    """Client streaming: one header, then the file's bytes in chunks."""
+    CaptureSignature: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.CaptureSignatureRequest, _fieldtask_pb2.CaptureSignatureResponse]
+    VerifyFieldTaskSignature: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.VerifyFieldTaskSignatureRequest, _fieldtask_pb2.VerifyFieldTaskSignatureResponse]
+    SubmitFieldTask: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.SubmitFieldTaskRequest, _fieldtask_pb2.SubmitFieldTaskResponse]
+    CompleteFieldTask: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.CompleteFieldTaskRequest, _fieldtask_pb2.CompleteFieldTaskResponse]
+    ReturnFieldTask: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.ReturnFieldTaskRequest, _fieldtask_pb2.ReturnFieldTaskResponse]
+    SyncFieldActions: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.SyncFieldActionsRequest, _fieldtask_pb2.SyncFieldActionsResponse]
+    """Offline batch: applied in order, once per client id, outcome per item."""
+    RecordTrajectory: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.RecordTrajectoryRequest, _fieldtask_pb2.RecordTrajectoryResponse]
+    GetTrajectory: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.GetTrajectoryRequest, _fieldtask_pb2.GetTrajectoryResponse]
+    PlanRoute: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.PlanRouteRequest, _fieldtask_pb2.PlanRouteResponse]
 
 @_typing.type_check_only
 class FieldTaskServiceAsyncStub(FieldTaskServiceStub):
@@ -43,6 +65,28 @@ class FieldTaskServiceAsyncStub(FieldTaskServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateFieldTask: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.CreateFieldTaskRequest, _fieldtask_pb2.CreateFieldTaskResponse]  # type: ignore[assignment]
     GetFieldTask: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.GetFieldTaskRequest, _fieldtask_pb2.GetFieldTaskResponse]  # type: ignore[assignment]
+    ListFieldTasks: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.ListFieldTasksRequest, _fieldtask_pb2.ListFieldTasksResponse]  # type: ignore[assignment]
+    """Officers: their own tasks; supervisors and presidents: their branch's; admins, auditors: all."""
+    AssignFieldTask: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.AssignFieldTaskRequest, _fieldtask_pb2.AssignFieldTaskResponse]  # type: ignore[assignment]
+    AcceptFieldTask: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.AcceptFieldTaskRequest, _fieldtask_pb2.AcceptFieldTaskResponse]  # type: ignore[assignment]
+    CancelFieldTask: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.CancelFieldTaskRequest, _fieldtask_pb2.CancelFieldTaskResponse]  # type: ignore[assignment]
+    RecordCheckIn: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.RecordCheckInRequest, _fieldtask_pb2.RecordCheckInResponse]  # type: ignore[assignment]
+    RecordCheckOut: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.RecordCheckOutRequest, _fieldtask_pb2.RecordCheckOutResponse]  # type: ignore[assignment]
+    GetFormSchema: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.GetFormSchemaRequest, _fieldtask_pb2.GetFormSchemaResponse]  # type: ignore[assignment]
+    SaveFieldTaskForm: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.SaveFieldTaskFormRequest, _fieldtask_pb2.SaveFieldTaskFormResponse]  # type: ignore[assignment]
+    """Saves a draft: any JSON object; validated only on submission."""
+    UploadEvidence: _aio.StreamUnaryMultiCallable[_fieldtask_pb2.UploadEvidenceRequest, _fieldtask_pb2.UploadEvidenceResponse]  # type: ignore[assignment]
+    """Client streaming: one header, then the file's bytes in chunks."""
+    CaptureSignature: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.CaptureSignatureRequest, _fieldtask_pb2.CaptureSignatureResponse]  # type: ignore[assignment]
+    VerifyFieldTaskSignature: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.VerifyFieldTaskSignatureRequest, _fieldtask_pb2.VerifyFieldTaskSignatureResponse]  # type: ignore[assignment]
+    SubmitFieldTask: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.SubmitFieldTaskRequest, _fieldtask_pb2.SubmitFieldTaskResponse]  # type: ignore[assignment]
+    CompleteFieldTask: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.CompleteFieldTaskRequest, _fieldtask_pb2.CompleteFieldTaskResponse]  # type: ignore[assignment]
+    ReturnFieldTask: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.ReturnFieldTaskRequest, _fieldtask_pb2.ReturnFieldTaskResponse]  # type: ignore[assignment]
+    SyncFieldActions: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.SyncFieldActionsRequest, _fieldtask_pb2.SyncFieldActionsResponse]  # type: ignore[assignment]
+    """Offline batch: applied in order, once per client id, outcome per item."""
+    RecordTrajectory: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.RecordTrajectoryRequest, _fieldtask_pb2.RecordTrajectoryResponse]  # type: ignore[assignment]
+    GetTrajectory: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.GetTrajectoryRequest, _fieldtask_pb2.GetTrajectoryResponse]  # type: ignore[assignment]
+    PlanRoute: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.PlanRouteRequest, _fieldtask_pb2.PlanRouteResponse]  # type: ignore[assignment]
 
 class FieldTaskServiceServicer(metaclass=_abc_1.ABCMeta):
     """FieldTaskService owns officers' visits: surveys, post-loan checks, overdue follow-ups."""
@@ -60,5 +104,135 @@ class FieldTaskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _fieldtask_pb2.GetFieldTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_fieldtask_pb2.GetFieldTaskResponse, _abc.Awaitable[_fieldtask_pb2.GetFieldTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListFieldTasks(
+        self,
+        request: _fieldtask_pb2.ListFieldTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.ListFieldTasksResponse, _abc.Awaitable[_fieldtask_pb2.ListFieldTasksResponse]]:
+        """Officers: their own tasks; supervisors and presidents: their branch's; admins, auditors: all."""
+
+    @_abc_1.abstractmethod
+    def AssignFieldTask(
+        self,
+        request: _fieldtask_pb2.AssignFieldTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.AssignFieldTaskResponse, _abc.Awaitable[_fieldtask_pb2.AssignFieldTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AcceptFieldTask(
+        self,
+        request: _fieldtask_pb2.AcceptFieldTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.AcceptFieldTaskResponse, _abc.Awaitable[_fieldtask_pb2.AcceptFieldTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CancelFieldTask(
+        self,
+        request: _fieldtask_pb2.CancelFieldTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.CancelFieldTaskResponse, _abc.Awaitable[_fieldtask_pb2.CancelFieldTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordCheckIn(
+        self,
+        request: _fieldtask_pb2.RecordCheckInRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.RecordCheckInResponse, _abc.Awaitable[_fieldtask_pb2.RecordCheckInResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordCheckOut(
+        self,
+        request: _fieldtask_pb2.RecordCheckOutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.RecordCheckOutResponse, _abc.Awaitable[_fieldtask_pb2.RecordCheckOutResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetFormSchema(
+        self,
+        request: _fieldtask_pb2.GetFormSchemaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.GetFormSchemaResponse, _abc.Awaitable[_fieldtask_pb2.GetFormSchemaResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SaveFieldTaskForm(
+        self,
+        request: _fieldtask_pb2.SaveFieldTaskFormRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.SaveFieldTaskFormResponse, _abc.Awaitable[_fieldtask_pb2.SaveFieldTaskFormResponse]]:
+        """Saves a draft: any JSON object; validated only on submission."""
+
+    @_abc_1.abstractmethod
+    def UploadEvidence(
+        self,
+        request_iterator: _MaybeAsyncIterator[_fieldtask_pb2.UploadEvidenceRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.UploadEvidenceResponse, _abc.Awaitable[_fieldtask_pb2.UploadEvidenceResponse]]:
+        """Client streaming: one header, then the file's bytes in chunks."""
+
+    @_abc_1.abstractmethod
+    def CaptureSignature(
+        self,
+        request: _fieldtask_pb2.CaptureSignatureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.CaptureSignatureResponse, _abc.Awaitable[_fieldtask_pb2.CaptureSignatureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def VerifyFieldTaskSignature(
+        self,
+        request: _fieldtask_pb2.VerifyFieldTaskSignatureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.VerifyFieldTaskSignatureResponse, _abc.Awaitable[_fieldtask_pb2.VerifyFieldTaskSignatureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SubmitFieldTask(
+        self,
+        request: _fieldtask_pb2.SubmitFieldTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.SubmitFieldTaskResponse, _abc.Awaitable[_fieldtask_pb2.SubmitFieldTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CompleteFieldTask(
+        self,
+        request: _fieldtask_pb2.CompleteFieldTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.CompleteFieldTaskResponse, _abc.Awaitable[_fieldtask_pb2.CompleteFieldTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReturnFieldTask(
+        self,
+        request: _fieldtask_pb2.ReturnFieldTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.ReturnFieldTaskResponse, _abc.Awaitable[_fieldtask_pb2.ReturnFieldTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SyncFieldActions(
+        self,
+        request: _fieldtask_pb2.SyncFieldActionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.SyncFieldActionsResponse, _abc.Awaitable[_fieldtask_pb2.SyncFieldActionsResponse]]:
+        """Offline batch: applied in order, once per client id, outcome per item."""
+
+    @_abc_1.abstractmethod
+    def RecordTrajectory(
+        self,
+        request: _fieldtask_pb2.RecordTrajectoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.RecordTrajectoryResponse, _abc.Awaitable[_fieldtask_pb2.RecordTrajectoryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetTrajectory(
+        self,
+        request: _fieldtask_pb2.GetTrajectoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.GetTrajectoryResponse, _abc.Awaitable[_fieldtask_pb2.GetTrajectoryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PlanRoute(
+        self,
+        request: _fieldtask_pb2.PlanRouteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.PlanRouteResponse, _abc.Awaitable[_fieldtask_pb2.PlanRouteResponse]]: ...
 
 def add_FieldTaskServiceServicer_to_server(servicer: FieldTaskServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from services.common.errors import InvalidArgument
+from services.common.errors import FailedPrecondition, InvalidArgument
 
 MIN_PRIORITY = 1
 MAX_PRIORITY = 5
@@ -105,3 +105,56 @@ def plan_task(
         due_at=check_due_at(due_at, now),
         origin=checked_origin,
     )
+
+
+class TaskStateConflict(FailedPrecondition):
+    """The task is not in a state that allows the action (cancelled, reassigned, finished...)."""
+
+    reason = "FIELD_TASK_STATE_CONFLICT"
+
+
+class NotTheAssignee(FailedPrecondition):
+    """Only the officer a task is assigned to may work on it (the task was reassigned)."""
+
+    reason = "FIELD_TASK_NOT_ASSIGNEE"
+
+
+OPEN_STATUSES = frozenset({TaskStatus.NEW, TaskStatus.ASSIGNED, TaskStatus.ACCEPTED, TaskStatus.CHECKED_IN})
+WORKING_STATUSES = frozenset({TaskStatus.ASSIGNED, TaskStatus.ACCEPTED, TaskStatus.CHECKED_IN})
+
+# action -> (statuses it may start from, resulting status or None for "unchanged")
+_TRANSITIONS: dict[str, tuple[frozenset[TaskStatus], TaskStatus | None]] = {
+    "assign": (frozenset(OPEN_STATUSES), TaskStatus.ASSIGNED),
+    "accept": (frozenset({TaskStatus.ASSIGNED}), TaskStatus.ACCEPTED),
+    "check_in": (WORKING_STATUSES, TaskStatus.CHECKED_IN),
+    "check_out": (frozenset({TaskStatus.CHECKED_IN, TaskStatus.SUBMITTED}), None),
+    "save_form": (WORKING_STATUSES, None),
+    "add_evidence": (WORKING_STATUSES, None),
+    "sign": (frozenset({TaskStatus.CHECKED_IN}), None),
+    "submit": (frozenset({TaskStatus.CHECKED_IN}), TaskStatus.SUBMITTED),
+    "complete": (frozenset({TaskStatus.SUBMITTED}), TaskStatus.DONE),
+    "return": (frozenset({TaskStatus.SUBMITTED}), TaskStatus.CHECKED_IN),
+    "cancel": (frozenset({*OPEN_STATUSES, TaskStatus.SUBMITTED}), TaskStatus.CANCELLED),
+    "expire": (frozenset(OPEN_STATUSES), TaskStatus.EXPIRED),
+}
+ACTIONS = tuple(_TRANSITIONS)
+
+
+def transition(status: TaskStatus, action: str) -> TaskStatus:
+    """The status after ``action``, or TaskStateConflict when the task's state forbids it."""
+    allowed, target = _TRANSITIONS[action]
+    if status not in allowed:
+        raise TaskStateConflict(
+            f"cannot {action.replace('_', ' ')} a task that is {status.value}",
+            metadata={"status": status.value},
+        )
+    return target or status
+
+
+def check_reason(reason: str, *, field: str = "reason") -> str:
+    cleaned = reason.strip()
+    if not cleaned:
+        raise InvalidArgument.for_field(field, "is required")
+    if len(cleaned) > 500:
+        raise InvalidArgument.for_field(field, "must be at most 500 characters")
+    return cleaned

@@ -78,8 +78,8 @@ def test_priorities_in_range_are_kept(priority: int) -> None:
     assert plan(priority=priority).priority == priority
 
 
-def row(branch_id: str, assignee_id: str = "") -> FieldTaskRow:
-    return FieldTaskRow(id="t1", branch_id=branch_id, assignee_id=assignee_id)
+def row(branch_id: str, assignee_id: str = "", created_by: str = "u7") -> FieldTaskRow:
+    return FieldTaskRow(id="t1", branch_id=branch_id, assignee_id=assignee_id, created_by=created_by)
 
 
 def staff(*roles: str, branch: str = "b1", user: str = "u1") -> Caller:
@@ -89,11 +89,17 @@ def staff(*roles: str, branch: str = "b1", user: str = "u1") -> Caller:
 @pytest.mark.parametrize(
     ("caller", "task", "visible"),
     [
-        (staff("officer"), row("b1"), True),
+        # Officers see their own tasks (assigned to or created by them), not their colleagues'.
+        (staff("officer"), row("b1"), False),
+        (staff("officer"), row("b1", assignee_id="u2"), False),
+        (staff("officer"), row("b1", created_by="u1"), True),
         (staff("officer"), row("b2"), False),
         (staff("officer"), row("b2", assignee_id="u1"), True),
         (staff("officer", user=""), row("b2"), False),
         (staff("supervisor"), row("b2", assignee_id="u9"), False),
+        # Managers see their branch's.
+        (staff("supervisor"), row("b1", assignee_id="u9"), True),
+        (staff("president"), row("b1"), True),
         (staff("admin"), row("b2"), True),
         (staff("auditor"), row("b2"), True),
         (staff("system", branch=""), row("b2"), True),
