@@ -137,6 +137,36 @@ class FieldTaskSettings(BaseSettings):
     )
 
 
+class NotificationSettings(BaseSettings):
+    """The notification service's channels and protections: ``GRANARY_NOTIFICATION_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRANARY_NOTIFICATION_", extra="ignore")
+
+    sms_connector: Literal["log", "http"] = Field(
+        "log", description="`log` records SMS locally without sending; `http` posts them to the SMS gateway."
+    )
+    sms_gateway_url: str = Field("", description="URL the HTTP SMS connector posts each message to.")
+    sms_gateway_token: SecretStr = Field(SecretStr(""), description="Bearer token sent to the SMS gateway.")
+    sms_timeout_seconds: float = Field(5.0, description="Timeout of one call to the SMS gateway.")
+    sms_max_attempts: int = Field(6, description="Sends of one message before a transient failure is final.")
+    sms_retry_base_seconds: float = Field(
+        30.0, description="First retry delay after a transient SMS failure; doubles per attempt."
+    )
+    sms_receipt_token: SecretStr = Field(
+        SecretStr(""), description="Shared secret the SMS gateway sends with delivery receipts (none: refused)."
+    )
+    timezone: str = Field("Asia/Shanghai", description="Local time zone of quiet hours and reminders.")
+    quiet_hours: str = Field("21:00-08:00", description="Local hours when SMS to customers are held, not sent.")
+    limit_per_minute: int = Field(1, description="SMS of one template to one recipient per minute.")
+    limit_per_hour: int = Field(5, description="SMS of one template to one recipient per hour.")
+    limit_per_day: int = Field(10, description="SMS of one template to one recipient per day.")
+    dispatch_interval_seconds: float = Field(
+        1.0, description="How often queued, held and retried messages and field tasks are dispatched."
+    )
+    bureau_url: str = Field("", description="Credit-bureau connector: the bureau's HTTP query endpoint.")
+    bureau_timeout_seconds: float = Field(10.0, description="Credit-bureau connector: timeout of one query.")
+
+
 class Settings:
     """Everything one process needs, read once at start-up (never at import)."""
 
@@ -146,6 +176,10 @@ class Settings:
     @cached_property
     def gateway(self) -> GatewaySettings:
         return GatewaySettings()
+
+    @cached_property
+    def notification(self) -> NotificationSettings:
+        return NotificationSettings()
 
     def service(self, name: str) -> ServiceSettings:
         if name not in SERVICE_NAMES:
@@ -168,6 +202,7 @@ def settings_table() -> list[tuple[str, str, str]]:
     add("GRANARY_", PlatformSettings)
     add("GRANARY_GATEWAY_", GatewaySettings)
     add("GRANARY_FIELDTASK_", FieldTaskSettings)
+    add("GRANARY_NOTIFICATION_", NotificationSettings)
     add(
         "GRANARY_<SERVICE>_",
         ServiceSettings,

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class NotificationServiceStub:
-    """NotificationService reacts to events with in-app notices and messages.
+    """NotificationService reacts to events with in-app notices and messages: event-condition-action
+    rules, versioned templates, the SMS delivery log, reminders and the in-app inbox.
     """
 
     def __init__(self, channel):
@@ -40,13 +41,179 @@ class NotificationServiceStub:
                 request_serializer=granary_dot_v1_dot_notification__pb2.ListNotificationsRequest.SerializeToString,
                 response_deserializer=granary_dot_v1_dot_notification__pb2.ListNotificationsResponse.FromString,
                 _registered_method=True)
+        self.CountUnreadNotifications = channel.unary_unary(
+                '/granary.v1.NotificationService/CountUnreadNotifications',
+                request_serializer=granary_dot_v1_dot_notification__pb2.CountUnreadNotificationsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.CountUnreadNotificationsResponse.FromString,
+                _registered_method=True)
+        self.MarkNotificationRead = channel.unary_unary(
+                '/granary.v1.NotificationService/MarkNotificationRead',
+                request_serializer=granary_dot_v1_dot_notification__pb2.MarkNotificationReadRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.MarkNotificationReadResponse.FromString,
+                _registered_method=True)
+        self.CreateRule = channel.unary_unary(
+                '/granary.v1.NotificationService/CreateRule',
+                request_serializer=granary_dot_v1_dot_notification__pb2.CreateRuleRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.CreateRuleResponse.FromString,
+                _registered_method=True)
+        self.UpdateRule = channel.unary_unary(
+                '/granary.v1.NotificationService/UpdateRule',
+                request_serializer=granary_dot_v1_dot_notification__pb2.UpdateRuleRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.UpdateRuleResponse.FromString,
+                _registered_method=True)
+        self.SetRuleEnabled = channel.unary_unary(
+                '/granary.v1.NotificationService/SetRuleEnabled',
+                request_serializer=granary_dot_v1_dot_notification__pb2.SetRuleEnabledRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.SetRuleEnabledResponse.FromString,
+                _registered_method=True)
+        self.GetRule = channel.unary_unary(
+                '/granary.v1.NotificationService/GetRule',
+                request_serializer=granary_dot_v1_dot_notification__pb2.GetRuleRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.GetRuleResponse.FromString,
+                _registered_method=True)
+        self.ListRules = channel.unary_unary(
+                '/granary.v1.NotificationService/ListRules',
+                request_serializer=granary_dot_v1_dot_notification__pb2.ListRulesRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.ListRulesResponse.FromString,
+                _registered_method=True)
+        self.DryRunRule = channel.unary_unary(
+                '/granary.v1.NotificationService/DryRunRule',
+                request_serializer=granary_dot_v1_dot_notification__pb2.DryRunRuleRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.DryRunRuleResponse.FromString,
+                _registered_method=True)
+        self.CreateTemplate = channel.unary_unary(
+                '/granary.v1.NotificationService/CreateTemplate',
+                request_serializer=granary_dot_v1_dot_notification__pb2.CreateTemplateRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.CreateTemplateResponse.FromString,
+                _registered_method=True)
+        self.ListTemplates = channel.unary_unary(
+                '/granary.v1.NotificationService/ListTemplates',
+                request_serializer=granary_dot_v1_dot_notification__pb2.ListTemplatesRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.ListTemplatesResponse.FromString,
+                _registered_method=True)
+        self.ListMessages = channel.unary_unary(
+                '/granary.v1.NotificationService/ListMessages',
+                request_serializer=granary_dot_v1_dot_notification__pb2.ListMessagesRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.ListMessagesResponse.FromString,
+                _registered_method=True)
+        self.GetMessage = channel.unary_unary(
+                '/granary.v1.NotificationService/GetMessage',
+                request_serializer=granary_dot_v1_dot_notification__pb2.GetMessageRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.GetMessageResponse.FromString,
+                _registered_method=True)
+        self.RecordDeliveryReceipt = channel.unary_unary(
+                '/granary.v1.NotificationService/RecordDeliveryReceipt',
+                request_serializer=granary_dot_v1_dot_notification__pb2.RecordDeliveryReceiptRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.RecordDeliveryReceiptResponse.FromString,
+                _registered_method=True)
+        self.RecordOptOut = channel.unary_unary(
+                '/granary.v1.NotificationService/RecordOptOut',
+                request_serializer=granary_dot_v1_dot_notification__pb2.RecordOptOutRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.RecordOptOutResponse.FromString,
+                _registered_method=True)
+        self.ScheduleReminder = channel.unary_unary(
+                '/granary.v1.NotificationService/ScheduleReminder',
+                request_serializer=granary_dot_v1_dot_notification__pb2.ScheduleReminderRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.ScheduleReminderResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationServiceServicer:
-    """NotificationService reacts to events with in-app notices and messages.
+    """NotificationService reacts to events with in-app notices and messages: event-condition-action
+    rules, versioned templates, the SMS delivery log, reminders and the in-app inbox.
     """
 
     def ListNotifications(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountUnreadNotifications(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkNotificationRead(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRuleEnabled(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DryRunRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTemplates(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMessages(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMessage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordDeliveryReceipt(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordOptOut(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScheduleReminder(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -60,6 +227,81 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     request_deserializer=granary_dot_v1_dot_notification__pb2.ListNotificationsRequest.FromString,
                     response_serializer=granary_dot_v1_dot_notification__pb2.ListNotificationsResponse.SerializeToString,
             ),
+            'CountUnreadNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountUnreadNotifications,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.CountUnreadNotificationsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.CountUnreadNotificationsResponse.SerializeToString,
+            ),
+            'MarkNotificationRead': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkNotificationRead,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.MarkNotificationReadRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.MarkNotificationReadResponse.SerializeToString,
+            ),
+            'CreateRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRule,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.CreateRuleRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.CreateRuleResponse.SerializeToString,
+            ),
+            'UpdateRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRule,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.UpdateRuleRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.UpdateRuleResponse.SerializeToString,
+            ),
+            'SetRuleEnabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRuleEnabled,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.SetRuleEnabledRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.SetRuleEnabledResponse.SerializeToString,
+            ),
+            'GetRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRule,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.GetRuleRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.GetRuleResponse.SerializeToString,
+            ),
+            'ListRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRules,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.ListRulesRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.ListRulesResponse.SerializeToString,
+            ),
+            'DryRunRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DryRunRule,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.DryRunRuleRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.DryRunRuleResponse.SerializeToString,
+            ),
+            'CreateTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTemplate,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.CreateTemplateRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.CreateTemplateResponse.SerializeToString,
+            ),
+            'ListTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTemplates,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.ListTemplatesRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.ListTemplatesResponse.SerializeToString,
+            ),
+            'ListMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMessages,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.ListMessagesRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.ListMessagesResponse.SerializeToString,
+            ),
+            'GetMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMessage,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.GetMessageRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.GetMessageResponse.SerializeToString,
+            ),
+            'RecordDeliveryReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordDeliveryReceipt,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.RecordDeliveryReceiptRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.RecordDeliveryReceiptResponse.SerializeToString,
+            ),
+            'RecordOptOut': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOptOut,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.RecordOptOutRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.RecordOptOutResponse.SerializeToString,
+            ),
+            'ScheduleReminder': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScheduleReminder,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.ScheduleReminderRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.ScheduleReminderResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'granary.v1.NotificationService', rpc_method_handlers)
@@ -69,7 +311,8 @@ def add_NotificationServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class NotificationService:
-    """NotificationService reacts to events with in-app notices and messages.
+    """NotificationService reacts to events with in-app notices and messages: event-condition-action
+    rules, versioned templates, the SMS delivery log, reminders and the in-app inbox.
     """
 
     @staticmethod
@@ -89,6 +332,411 @@ class NotificationService:
             '/granary.v1.NotificationService/ListNotifications',
             granary_dot_v1_dot_notification__pb2.ListNotificationsRequest.SerializeToString,
             granary_dot_v1_dot_notification__pb2.ListNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountUnreadNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/CountUnreadNotifications',
+            granary_dot_v1_dot_notification__pb2.CountUnreadNotificationsRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.CountUnreadNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkNotificationRead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/MarkNotificationRead',
+            granary_dot_v1_dot_notification__pb2.MarkNotificationReadRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.MarkNotificationReadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/CreateRule',
+            granary_dot_v1_dot_notification__pb2.CreateRuleRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.CreateRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/UpdateRule',
+            granary_dot_v1_dot_notification__pb2.UpdateRuleRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.UpdateRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRuleEnabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/SetRuleEnabled',
+            granary_dot_v1_dot_notification__pb2.SetRuleEnabledRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.SetRuleEnabledResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/GetRule',
+            granary_dot_v1_dot_notification__pb2.GetRuleRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.GetRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/ListRules',
+            granary_dot_v1_dot_notification__pb2.ListRulesRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.ListRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DryRunRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/DryRunRule',
+            granary_dot_v1_dot_notification__pb2.DryRunRuleRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.DryRunRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/CreateTemplate',
+            granary_dot_v1_dot_notification__pb2.CreateTemplateRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.CreateTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/ListTemplates',
+            granary_dot_v1_dot_notification__pb2.ListTemplatesRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.ListTemplatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/ListMessages',
+            granary_dot_v1_dot_notification__pb2.ListMessagesRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.ListMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/GetMessage',
+            granary_dot_v1_dot_notification__pb2.GetMessageRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.GetMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordDeliveryReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/RecordDeliveryReceipt',
+            granary_dot_v1_dot_notification__pb2.RecordDeliveryReceiptRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.RecordDeliveryReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOptOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/RecordOptOut',
+            granary_dot_v1_dot_notification__pb2.RecordOptOutRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.RecordOptOutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScheduleReminder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/ScheduleReminder',
+            granary_dot_v1_dot_notification__pb2.ScheduleReminderRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.ScheduleReminderResponse.FromString,
             options,
             channel_credentials,
             insecure,

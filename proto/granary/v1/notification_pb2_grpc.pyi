@@ -27,23 +27,59 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class NotificationServiceStub:
-    """NotificationService reacts to events with in-app notices and messages."""
+    """NotificationService reacts to events with in-app notices and messages: event-condition-action
+    rules, versioned templates, the SMS delivery log, reminders and the in-app inbox.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> NotificationServiceAsyncStub: ...
     ListNotifications: _grpc.UnaryUnaryMultiCallable[_notification_pb2.ListNotificationsRequest, _notification_pb2.ListNotificationsResponse]
+    CountUnreadNotifications: _grpc.UnaryUnaryMultiCallable[_notification_pb2.CountUnreadNotificationsRequest, _notification_pb2.CountUnreadNotificationsResponse]
+    MarkNotificationRead: _grpc.UnaryUnaryMultiCallable[_notification_pb2.MarkNotificationReadRequest, _notification_pb2.MarkNotificationReadResponse]
+    CreateRule: _grpc.UnaryUnaryMultiCallable[_notification_pb2.CreateRuleRequest, _notification_pb2.CreateRuleResponse]
+    UpdateRule: _grpc.UnaryUnaryMultiCallable[_notification_pb2.UpdateRuleRequest, _notification_pb2.UpdateRuleResponse]
+    SetRuleEnabled: _grpc.UnaryUnaryMultiCallable[_notification_pb2.SetRuleEnabledRequest, _notification_pb2.SetRuleEnabledResponse]
+    GetRule: _grpc.UnaryUnaryMultiCallable[_notification_pb2.GetRuleRequest, _notification_pb2.GetRuleResponse]
+    ListRules: _grpc.UnaryUnaryMultiCallable[_notification_pb2.ListRulesRequest, _notification_pb2.ListRulesResponse]
+    DryRunRule: _grpc.UnaryUnaryMultiCallable[_notification_pb2.DryRunRuleRequest, _notification_pb2.DryRunRuleResponse]
+    CreateTemplate: _grpc.UnaryUnaryMultiCallable[_notification_pb2.CreateTemplateRequest, _notification_pb2.CreateTemplateResponse]
+    ListTemplates: _grpc.UnaryUnaryMultiCallable[_notification_pb2.ListTemplatesRequest, _notification_pb2.ListTemplatesResponse]
+    ListMessages: _grpc.UnaryUnaryMultiCallable[_notification_pb2.ListMessagesRequest, _notification_pb2.ListMessagesResponse]
+    GetMessage: _grpc.UnaryUnaryMultiCallable[_notification_pb2.GetMessageRequest, _notification_pb2.GetMessageResponse]
+    RecordDeliveryReceipt: _grpc.UnaryUnaryMultiCallable[_notification_pb2.RecordDeliveryReceiptRequest, _notification_pb2.RecordDeliveryReceiptResponse]
+    RecordOptOut: _grpc.UnaryUnaryMultiCallable[_notification_pb2.RecordOptOutRequest, _notification_pb2.RecordOptOutResponse]
+    ScheduleReminder: _grpc.UnaryUnaryMultiCallable[_notification_pb2.ScheduleReminderRequest, _notification_pb2.ScheduleReminderResponse]
 
 @_typing.type_check_only
 class NotificationServiceAsyncStub(NotificationServiceStub):
-    """NotificationService reacts to events with in-app notices and messages."""
+    """NotificationService reacts to events with in-app notices and messages: event-condition-action
+    rules, versioned templates, the SMS delivery log, reminders and the in-app inbox.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListNotifications: _aio.UnaryUnaryMultiCallable[_notification_pb2.ListNotificationsRequest, _notification_pb2.ListNotificationsResponse]  # type: ignore[assignment]
+    CountUnreadNotifications: _aio.UnaryUnaryMultiCallable[_notification_pb2.CountUnreadNotificationsRequest, _notification_pb2.CountUnreadNotificationsResponse]  # type: ignore[assignment]
+    MarkNotificationRead: _aio.UnaryUnaryMultiCallable[_notification_pb2.MarkNotificationReadRequest, _notification_pb2.MarkNotificationReadResponse]  # type: ignore[assignment]
+    CreateRule: _aio.UnaryUnaryMultiCallable[_notification_pb2.CreateRuleRequest, _notification_pb2.CreateRuleResponse]  # type: ignore[assignment]
+    UpdateRule: _aio.UnaryUnaryMultiCallable[_notification_pb2.UpdateRuleRequest, _notification_pb2.UpdateRuleResponse]  # type: ignore[assignment]
+    SetRuleEnabled: _aio.UnaryUnaryMultiCallable[_notification_pb2.SetRuleEnabledRequest, _notification_pb2.SetRuleEnabledResponse]  # type: ignore[assignment]
+    GetRule: _aio.UnaryUnaryMultiCallable[_notification_pb2.GetRuleRequest, _notification_pb2.GetRuleResponse]  # type: ignore[assignment]
+    ListRules: _aio.UnaryUnaryMultiCallable[_notification_pb2.ListRulesRequest, _notification_pb2.ListRulesResponse]  # type: ignore[assignment]
+    DryRunRule: _aio.UnaryUnaryMultiCallable[_notification_pb2.DryRunRuleRequest, _notification_pb2.DryRunRuleResponse]  # type: ignore[assignment]
+    CreateTemplate: _aio.UnaryUnaryMultiCallable[_notification_pb2.CreateTemplateRequest, _notification_pb2.CreateTemplateResponse]  # type: ignore[assignment]
+    ListTemplates: _aio.UnaryUnaryMultiCallable[_notification_pb2.ListTemplatesRequest, _notification_pb2.ListTemplatesResponse]  # type: ignore[assignment]
+    ListMessages: _aio.UnaryUnaryMultiCallable[_notification_pb2.ListMessagesRequest, _notification_pb2.ListMessagesResponse]  # type: ignore[assignment]
+    GetMessage: _aio.UnaryUnaryMultiCallable[_notification_pb2.GetMessageRequest, _notification_pb2.GetMessageResponse]  # type: ignore[assignment]
+    RecordDeliveryReceipt: _aio.UnaryUnaryMultiCallable[_notification_pb2.RecordDeliveryReceiptRequest, _notification_pb2.RecordDeliveryReceiptResponse]  # type: ignore[assignment]
+    RecordOptOut: _aio.UnaryUnaryMultiCallable[_notification_pb2.RecordOptOutRequest, _notification_pb2.RecordOptOutResponse]  # type: ignore[assignment]
+    ScheduleReminder: _aio.UnaryUnaryMultiCallable[_notification_pb2.ScheduleReminderRequest, _notification_pb2.ScheduleReminderResponse]  # type: ignore[assignment]
 
 class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
-    """NotificationService reacts to events with in-app notices and messages."""
+    """NotificationService reacts to events with in-app notices and messages: event-condition-action
+    rules, versioned templates, the SMS delivery log, reminders and the in-app inbox.
+    """
 
     @_abc_1.abstractmethod
     def ListNotifications(
@@ -51,5 +87,110 @@ class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _notification_pb2.ListNotificationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_notification_pb2.ListNotificationsResponse, _abc.Awaitable[_notification_pb2.ListNotificationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CountUnreadNotifications(
+        self,
+        request: _notification_pb2.CountUnreadNotificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.CountUnreadNotificationsResponse, _abc.Awaitable[_notification_pb2.CountUnreadNotificationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def MarkNotificationRead(
+        self,
+        request: _notification_pb2.MarkNotificationReadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.MarkNotificationReadResponse, _abc.Awaitable[_notification_pb2.MarkNotificationReadResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateRule(
+        self,
+        request: _notification_pb2.CreateRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.CreateRuleResponse, _abc.Awaitable[_notification_pb2.CreateRuleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateRule(
+        self,
+        request: _notification_pb2.UpdateRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.UpdateRuleResponse, _abc.Awaitable[_notification_pb2.UpdateRuleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetRuleEnabled(
+        self,
+        request: _notification_pb2.SetRuleEnabledRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.SetRuleEnabledResponse, _abc.Awaitable[_notification_pb2.SetRuleEnabledResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetRule(
+        self,
+        request: _notification_pb2.GetRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.GetRuleResponse, _abc.Awaitable[_notification_pb2.GetRuleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListRules(
+        self,
+        request: _notification_pb2.ListRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.ListRulesResponse, _abc.Awaitable[_notification_pb2.ListRulesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DryRunRule(
+        self,
+        request: _notification_pb2.DryRunRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.DryRunRuleResponse, _abc.Awaitable[_notification_pb2.DryRunRuleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateTemplate(
+        self,
+        request: _notification_pb2.CreateTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.CreateTemplateResponse, _abc.Awaitable[_notification_pb2.CreateTemplateResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListTemplates(
+        self,
+        request: _notification_pb2.ListTemplatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.ListTemplatesResponse, _abc.Awaitable[_notification_pb2.ListTemplatesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListMessages(
+        self,
+        request: _notification_pb2.ListMessagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.ListMessagesResponse, _abc.Awaitable[_notification_pb2.ListMessagesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetMessage(
+        self,
+        request: _notification_pb2.GetMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.GetMessageResponse, _abc.Awaitable[_notification_pb2.GetMessageResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordDeliveryReceipt(
+        self,
+        request: _notification_pb2.RecordDeliveryReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.RecordDeliveryReceiptResponse, _abc.Awaitable[_notification_pb2.RecordDeliveryReceiptResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordOptOut(
+        self,
+        request: _notification_pb2.RecordOptOutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.RecordOptOutResponse, _abc.Awaitable[_notification_pb2.RecordOptOutResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ScheduleReminder(
+        self,
+        request: _notification_pb2.ScheduleReminderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.ScheduleReminderResponse, _abc.Awaitable[_notification_pb2.ScheduleReminderResponse]]: ...
 
 def add_NotificationServiceServicer_to_server(servicer: NotificationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
