@@ -1,9 +1,88 @@
-"""Events the process service consumes from other services (none yet)."""
+"""Events the process service consumes: messages that waiting instances correlate on.
+
+Each subscribed event is a BPMN message of the same name (e.g. a model's message
+``fieldtask.task.completed``); its correlation key is the payload's ``business_key``, which
+matches the business key an instance was started with. The payload is decoded from the
+envelope by its own type, so new message sources need only a line in ``MESSAGE_EVENTS``.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
+from google.protobuf import json_format, symbol_database
+from granary.v1 import events_pb2
+
 from services.common.consumer import Subscription
+from services.common.uow import UnitOfWork
+from services.process import service
+from services.process.repository import ProcessRepository
+from services.process.service import SpecCache
+
+log = logging.getLogger(__name__)
+
+# (event type, payload field holding the correlation key)
+MESSAGE_EVENTS: list[tuple[str, str]] = [
+    ("fieldtask.task.completed", "business_key"),
+    ("fieldtask.task.expired", "business_key"),
+]
 
 
-def subscriptions() -> list[Subscription]:
-    return []
+def payload_dict(event: events_pb2.Event) -> dict[str, object]:
+    type_name = event.data.type_url.rsplit("/", 1)[-1]
+    # Importing the contracts registers every payload type in the default pool.
+    import granary.v1  # noqa: F401
+
+    message_class = symbol_database.Default().GetSymbol(type_name)
+    message = message_class()
+    event.data.Unpack(message)
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def handler_for(event_type: str, key_field: str, specs: SpecCache) -> Callable[..., object]:
+    async def handle(event: events_pb2.Event, uow: UnitOfWork) -> None:
+        payload = payload_dict(event)
+        key = str(payload.get(key_field, "") or "")
+        if not key:
+            log.info("%s %s carries no %s; no instance can wait for it", event.type, event.id, key_field)
+            return
+        view = _Adapter(uow)
+        await service.receive_message(
+            uow=view,
+            specs_cache=specs,
+            name=event_type,
+            correlation_key=key,  # type: ignore[arg-type]
+            payload=payload,
+        )
+
+    return handle
+
+
+class _Adapter:
+    """The consumer's unit of work seen as a ProcessUnitOfWork (same session, same outbox)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def processes(self) -> ProcessRepository:
+        return ProcessRepository(self._uow.session)
+
+    def record(self, *args: object) -> str:
+        return self._uow.record(*args)  # type: ignore[arg-type]
+
+    def audit(self, *args: object, **kwargs: object) -> None:
+        self._uow.audit(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def subscriptions(specs: SpecCache | None = None) -> list[Subscription]:
+    cache = specs or SpecCache()
+    return [
+        Subscription(
+            durable=f"process-{event_type.replace('.', '-')}",
+            event_type=event_type,
+            handler=handler_for(event_type, key_field, cache),  # type: ignore[arg-type]
+        )
+        for event_type, key_field in MESSAGE_EVENTS
+    ]

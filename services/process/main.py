@@ -7,13 +7,27 @@ from granary.v1 import process_pb2, process_pb2_grpc
 from services.common.runtime import ServiceApp, ServiceHost
 from services.process import events
 from services.process.grpc_api import ProcessServicer
-from services.process.service import ProcessUnitOfWork
+from services.process.operators import OperatorRegistry, grpc_operators
+from services.process.service import ProcessUnitOfWork, SpecCache
+from services.process.worker import ProcessWorker, WorkerSettings
 
 
-def build(host: ServiceHost) -> ServiceApp:
-    servicer = ProcessServicer(uow=host.uow_factory(ProcessUnitOfWork))
+def build(
+    host: ServiceHost, *, operators: OperatorRegistry | None = None, worker_settings: WorkerSettings | None = None
+) -> ServiceApp:
+    uow = host.uow_factory(ProcessUnitOfWork)
+    specs = SpecCache()
+    servicer = ProcessServicer(uow=uow, specs=specs)
+    worker = ProcessWorker(
+        uow=uow,
+        specs=specs,
+        operators=operators or grpc_operators(host.channels, host.address_of),
+        settings=worker_settings,
+    )
+    host.process_worker = worker  # type: ignore[attr-defined]  # tests swap operators by name here
     return ServiceApp(
         register=lambda server: process_pb2_grpc.add_ProcessServiceServicer_to_server(servicer, server),
         service_names=[process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name],
-        subscriptions=events.subscriptions(),
+        subscriptions=events.subscriptions(specs),
+        background_jobs=[worker.run_timers, worker.run_jobs],
     )

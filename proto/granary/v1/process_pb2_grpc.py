@@ -40,6 +40,86 @@ class ProcessServiceStub:
                 request_serializer=granary_dot_v1_dot_process__pb2.ValidateProcessModelRequest.SerializeToString,
                 response_deserializer=granary_dot_v1_dot_process__pb2.ValidateProcessModelResponse.FromString,
                 _registered_method=True)
+        self.DeployProcessModel = channel.unary_unary(
+                '/granary.v1.ProcessService/DeployProcessModel',
+                request_serializer=granary_dot_v1_dot_process__pb2.DeployProcessModelRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.DeployProcessModelResponse.FromString,
+                _registered_method=True)
+        self.ListProcessModels = channel.unary_unary(
+                '/granary.v1.ProcessService/ListProcessModels',
+                request_serializer=granary_dot_v1_dot_process__pb2.ListProcessModelsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.ListProcessModelsResponse.FromString,
+                _registered_method=True)
+        self.ListProcessVersions = channel.unary_unary(
+                '/granary.v1.ProcessService/ListProcessVersions',
+                request_serializer=granary_dot_v1_dot_process__pb2.ListProcessVersionsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.ListProcessVersionsResponse.FromString,
+                _registered_method=True)
+        self.GetProcessVersion = channel.unary_unary(
+                '/granary.v1.ProcessService/GetProcessVersion',
+                request_serializer=granary_dot_v1_dot_process__pb2.GetProcessVersionRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.GetProcessVersionResponse.FromString,
+                _registered_method=True)
+        self.StartProcessInstance = channel.unary_unary(
+                '/granary.v1.ProcessService/StartProcessInstance',
+                request_serializer=granary_dot_v1_dot_process__pb2.StartProcessInstanceRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.StartProcessInstanceResponse.FromString,
+                _registered_method=True)
+        self.GetProcessInstance = channel.unary_unary(
+                '/granary.v1.ProcessService/GetProcessInstance',
+                request_serializer=granary_dot_v1_dot_process__pb2.GetProcessInstanceRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.GetProcessInstanceResponse.FromString,
+                _registered_method=True)
+        self.CancelProcessInstance = channel.unary_unary(
+                '/granary.v1.ProcessService/CancelProcessInstance',
+                request_serializer=granary_dot_v1_dot_process__pb2.CancelProcessInstanceRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.CancelProcessInstanceResponse.FromString,
+                _registered_method=True)
+        self.ListProcessInstances = channel.unary_unary(
+                '/granary.v1.ProcessService/ListProcessInstances',
+                request_serializer=granary_dot_v1_dot_process__pb2.ListProcessInstancesRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.ListProcessInstancesResponse.FromString,
+                _registered_method=True)
+        self.ListTasks = channel.unary_unary(
+                '/granary.v1.ProcessService/ListTasks',
+                request_serializer=granary_dot_v1_dot_process__pb2.ListTasksRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.ListTasksResponse.FromString,
+                _registered_method=True)
+        self.GetTask = channel.unary_unary(
+                '/granary.v1.ProcessService/GetTask',
+                request_serializer=granary_dot_v1_dot_process__pb2.GetTaskRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.GetTaskResponse.FromString,
+                _registered_method=True)
+        self.ClaimTask = channel.unary_unary(
+                '/granary.v1.ProcessService/ClaimTask',
+                request_serializer=granary_dot_v1_dot_process__pb2.ClaimTaskRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.ClaimTaskResponse.FromString,
+                _registered_method=True)
+        self.ReleaseTask = channel.unary_unary(
+                '/granary.v1.ProcessService/ReleaseTask',
+                request_serializer=granary_dot_v1_dot_process__pb2.ReleaseTaskRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.ReleaseTaskResponse.FromString,
+                _registered_method=True)
+        self.CompleteTask = channel.unary_unary(
+                '/granary.v1.ProcessService/CompleteTask',
+                request_serializer=granary_dot_v1_dot_process__pb2.CompleteTaskRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.CompleteTaskResponse.FromString,
+                _registered_method=True)
+        self.ListIncidents = channel.unary_unary(
+                '/granary.v1.ProcessService/ListIncidents',
+                request_serializer=granary_dot_v1_dot_process__pb2.ListIncidentsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.ListIncidentsResponse.FromString,
+                _registered_method=True)
+        self.RetryIncident = channel.unary_unary(
+                '/granary.v1.ProcessService/RetryIncident',
+                request_serializer=granary_dot_v1_dot_process__pb2.RetryIncidentRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.RetryIncidentResponse.FromString,
+                _registered_method=True)
+        self.GetNodeDurations = channel.unary_unary(
+                '/granary.v1.ProcessService/GetNodeDurations',
+                request_serializer=granary_dot_v1_dot_process__pb2.GetNodeDurationsRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_process__pb2.GetNodeDurationsResponse.FromString,
+                _registered_method=True)
 
 
 class ProcessServiceServicer:
@@ -53,6 +133,106 @@ class ProcessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeployProcessModel(self, request, context):
+        """Validates and stores a new immutable version (identical content: the existing one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProcessModels(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProcessVersions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProcessVersion(self, request, context):
+        """One version with its files, for download to a modeller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartProcessInstance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProcessInstance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelProcessInstance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProcessInstances(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTasks(self, request, context):
+        """The approval inbox.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListIncidents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryIncident(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNodeDurations(self, request, context):
+        """Time per approval node: count, mean, p50, p90 of completed tasks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProcessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +240,86 @@ def add_ProcessServiceServicer_to_server(servicer, server):
                     servicer.ValidateProcessModel,
                     request_deserializer=granary_dot_v1_dot_process__pb2.ValidateProcessModelRequest.FromString,
                     response_serializer=granary_dot_v1_dot_process__pb2.ValidateProcessModelResponse.SerializeToString,
+            ),
+            'DeployProcessModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeployProcessModel,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.DeployProcessModelRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.DeployProcessModelResponse.SerializeToString,
+            ),
+            'ListProcessModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProcessModels,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.ListProcessModelsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.ListProcessModelsResponse.SerializeToString,
+            ),
+            'ListProcessVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProcessVersions,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.ListProcessVersionsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.ListProcessVersionsResponse.SerializeToString,
+            ),
+            'GetProcessVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProcessVersion,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.GetProcessVersionRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.GetProcessVersionResponse.SerializeToString,
+            ),
+            'StartProcessInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartProcessInstance,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.StartProcessInstanceRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.StartProcessInstanceResponse.SerializeToString,
+            ),
+            'GetProcessInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProcessInstance,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.GetProcessInstanceRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.GetProcessInstanceResponse.SerializeToString,
+            ),
+            'CancelProcessInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelProcessInstance,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.CancelProcessInstanceRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.CancelProcessInstanceResponse.SerializeToString,
+            ),
+            'ListProcessInstances': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProcessInstances,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.ListProcessInstancesRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.ListProcessInstancesResponse.SerializeToString,
+            ),
+            'ListTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTasks,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.ListTasksRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.ListTasksResponse.SerializeToString,
+            ),
+            'GetTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTask,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.GetTaskRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.GetTaskResponse.SerializeToString,
+            ),
+            'ClaimTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimTask,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.ClaimTaskRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.ClaimTaskResponse.SerializeToString,
+            ),
+            'ReleaseTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseTask,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.ReleaseTaskRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.ReleaseTaskResponse.SerializeToString,
+            ),
+            'CompleteTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteTask,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.CompleteTaskRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.CompleteTaskResponse.SerializeToString,
+            ),
+            'ListIncidents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIncidents,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.ListIncidentsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.ListIncidentsResponse.SerializeToString,
+            ),
+            'RetryIncident': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryIncident,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.RetryIncidentRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.RetryIncidentResponse.SerializeToString,
+            ),
+            'GetNodeDurations': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNodeDurations,
+                    request_deserializer=granary_dot_v1_dot_process__pb2.GetNodeDurationsRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_process__pb2.GetNodeDurationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +350,438 @@ class ProcessService:
             '/granary.v1.ProcessService/ValidateProcessModel',
             granary_dot_v1_dot_process__pb2.ValidateProcessModelRequest.SerializeToString,
             granary_dot_v1_dot_process__pb2.ValidateProcessModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeployProcessModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/DeployProcessModel',
+            granary_dot_v1_dot_process__pb2.DeployProcessModelRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.DeployProcessModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProcessModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/ListProcessModels',
+            granary_dot_v1_dot_process__pb2.ListProcessModelsRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.ListProcessModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProcessVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/ListProcessVersions',
+            granary_dot_v1_dot_process__pb2.ListProcessVersionsRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.ListProcessVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProcessVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/GetProcessVersion',
+            granary_dot_v1_dot_process__pb2.GetProcessVersionRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.GetProcessVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartProcessInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/StartProcessInstance',
+            granary_dot_v1_dot_process__pb2.StartProcessInstanceRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.StartProcessInstanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProcessInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/GetProcessInstance',
+            granary_dot_v1_dot_process__pb2.GetProcessInstanceRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.GetProcessInstanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelProcessInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/CancelProcessInstance',
+            granary_dot_v1_dot_process__pb2.CancelProcessInstanceRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.CancelProcessInstanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProcessInstances(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/ListProcessInstances',
+            granary_dot_v1_dot_process__pb2.ListProcessInstancesRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.ListProcessInstancesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/ListTasks',
+            granary_dot_v1_dot_process__pb2.ListTasksRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.ListTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/GetTask',
+            granary_dot_v1_dot_process__pb2.GetTaskRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.GetTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/ClaimTask',
+            granary_dot_v1_dot_process__pb2.ClaimTaskRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.ClaimTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/ReleaseTask',
+            granary_dot_v1_dot_process__pb2.ReleaseTaskRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.ReleaseTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/CompleteTask',
+            granary_dot_v1_dot_process__pb2.CompleteTaskRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.CompleteTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIncidents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/ListIncidents',
+            granary_dot_v1_dot_process__pb2.ListIncidentsRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.ListIncidentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryIncident(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/RetryIncident',
+            granary_dot_v1_dot_process__pb2.RetryIncidentRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.RetryIncidentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNodeDurations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.ProcessService/GetNodeDurations',
+            granary_dot_v1_dot_process__pb2.GetNodeDurationsRequest.SerializeToString,
+            granary_dot_v1_dot_process__pb2.GetNodeDurationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,26 @@ class ProcessServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ProcessServiceAsyncStub: ...
     ValidateProcessModel: _grpc.UnaryUnaryMultiCallable[_process_pb2.ValidateProcessModelRequest, _process_pb2.ValidateProcessModelResponse]
     """Checks a set of BPMN and DMN files without storing anything."""
+    DeployProcessModel: _grpc.UnaryUnaryMultiCallable[_process_pb2.DeployProcessModelRequest, _process_pb2.DeployProcessModelResponse]
+    """Validates and stores a new immutable version (identical content: the existing one)."""
+    ListProcessModels: _grpc.UnaryUnaryMultiCallable[_process_pb2.ListProcessModelsRequest, _process_pb2.ListProcessModelsResponse]
+    ListProcessVersions: _grpc.UnaryUnaryMultiCallable[_process_pb2.ListProcessVersionsRequest, _process_pb2.ListProcessVersionsResponse]
+    GetProcessVersion: _grpc.UnaryUnaryMultiCallable[_process_pb2.GetProcessVersionRequest, _process_pb2.GetProcessVersionResponse]
+    """One version with its files, for download to a modeller."""
+    StartProcessInstance: _grpc.UnaryUnaryMultiCallable[_process_pb2.StartProcessInstanceRequest, _process_pb2.StartProcessInstanceResponse]
+    GetProcessInstance: _grpc.UnaryUnaryMultiCallable[_process_pb2.GetProcessInstanceRequest, _process_pb2.GetProcessInstanceResponse]
+    CancelProcessInstance: _grpc.UnaryUnaryMultiCallable[_process_pb2.CancelProcessInstanceRequest, _process_pb2.CancelProcessInstanceResponse]
+    ListProcessInstances: _grpc.UnaryUnaryMultiCallable[_process_pb2.ListProcessInstancesRequest, _process_pb2.ListProcessInstancesResponse]
+    ListTasks: _grpc.UnaryUnaryMultiCallable[_process_pb2.ListTasksRequest, _process_pb2.ListTasksResponse]
+    """The approval inbox."""
+    GetTask: _grpc.UnaryUnaryMultiCallable[_process_pb2.GetTaskRequest, _process_pb2.GetTaskResponse]
+    ClaimTask: _grpc.UnaryUnaryMultiCallable[_process_pb2.ClaimTaskRequest, _process_pb2.ClaimTaskResponse]
+    ReleaseTask: _grpc.UnaryUnaryMultiCallable[_process_pb2.ReleaseTaskRequest, _process_pb2.ReleaseTaskResponse]
+    CompleteTask: _grpc.UnaryUnaryMultiCallable[_process_pb2.CompleteTaskRequest, _process_pb2.CompleteTaskResponse]
+    ListIncidents: _grpc.UnaryUnaryMultiCallable[_process_pb2.ListIncidentsRequest, _process_pb2.ListIncidentsResponse]
+    RetryIncident: _grpc.UnaryUnaryMultiCallable[_process_pb2.RetryIncidentRequest, _process_pb2.RetryIncidentResponse]
+    GetNodeDurations: _grpc.UnaryUnaryMultiCallable[_process_pb2.GetNodeDurationsRequest, _process_pb2.GetNodeDurationsResponse]
+    """Time per approval node: count, mean, p50, p90 of completed tasks."""
 
 @_typing.type_check_only
 class ProcessServiceAsyncStub(ProcessServiceStub):
@@ -43,6 +63,26 @@ class ProcessServiceAsyncStub(ProcessServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ValidateProcessModel: _aio.UnaryUnaryMultiCallable[_process_pb2.ValidateProcessModelRequest, _process_pb2.ValidateProcessModelResponse]  # type: ignore[assignment]
     """Checks a set of BPMN and DMN files without storing anything."""
+    DeployProcessModel: _aio.UnaryUnaryMultiCallable[_process_pb2.DeployProcessModelRequest, _process_pb2.DeployProcessModelResponse]  # type: ignore[assignment]
+    """Validates and stores a new immutable version (identical content: the existing one)."""
+    ListProcessModels: _aio.UnaryUnaryMultiCallable[_process_pb2.ListProcessModelsRequest, _process_pb2.ListProcessModelsResponse]  # type: ignore[assignment]
+    ListProcessVersions: _aio.UnaryUnaryMultiCallable[_process_pb2.ListProcessVersionsRequest, _process_pb2.ListProcessVersionsResponse]  # type: ignore[assignment]
+    GetProcessVersion: _aio.UnaryUnaryMultiCallable[_process_pb2.GetProcessVersionRequest, _process_pb2.GetProcessVersionResponse]  # type: ignore[assignment]
+    """One version with its files, for download to a modeller."""
+    StartProcessInstance: _aio.UnaryUnaryMultiCallable[_process_pb2.StartProcessInstanceRequest, _process_pb2.StartProcessInstanceResponse]  # type: ignore[assignment]
+    GetProcessInstance: _aio.UnaryUnaryMultiCallable[_process_pb2.GetProcessInstanceRequest, _process_pb2.GetProcessInstanceResponse]  # type: ignore[assignment]
+    CancelProcessInstance: _aio.UnaryUnaryMultiCallable[_process_pb2.CancelProcessInstanceRequest, _process_pb2.CancelProcessInstanceResponse]  # type: ignore[assignment]
+    ListProcessInstances: _aio.UnaryUnaryMultiCallable[_process_pb2.ListProcessInstancesRequest, _process_pb2.ListProcessInstancesResponse]  # type: ignore[assignment]
+    ListTasks: _aio.UnaryUnaryMultiCallable[_process_pb2.ListTasksRequest, _process_pb2.ListTasksResponse]  # type: ignore[assignment]
+    """The approval inbox."""
+    GetTask: _aio.UnaryUnaryMultiCallable[_process_pb2.GetTaskRequest, _process_pb2.GetTaskResponse]  # type: ignore[assignment]
+    ClaimTask: _aio.UnaryUnaryMultiCallable[_process_pb2.ClaimTaskRequest, _process_pb2.ClaimTaskResponse]  # type: ignore[assignment]
+    ReleaseTask: _aio.UnaryUnaryMultiCallable[_process_pb2.ReleaseTaskRequest, _process_pb2.ReleaseTaskResponse]  # type: ignore[assignment]
+    CompleteTask: _aio.UnaryUnaryMultiCallable[_process_pb2.CompleteTaskRequest, _process_pb2.CompleteTaskResponse]  # type: ignore[assignment]
+    ListIncidents: _aio.UnaryUnaryMultiCallable[_process_pb2.ListIncidentsRequest, _process_pb2.ListIncidentsResponse]  # type: ignore[assignment]
+    RetryIncident: _aio.UnaryUnaryMultiCallable[_process_pb2.RetryIncidentRequest, _process_pb2.RetryIncidentResponse]  # type: ignore[assignment]
+    GetNodeDurations: _aio.UnaryUnaryMultiCallable[_process_pb2.GetNodeDurationsRequest, _process_pb2.GetNodeDurationsResponse]  # type: ignore[assignment]
+    """Time per approval node: count, mean, p50, p90 of completed tasks."""
 
 class ProcessServiceServicer(metaclass=_abc_1.ABCMeta):
     """ProcessService runs the credit SOP and the other BPMN/DMN models."""
@@ -54,5 +94,121 @@ class ProcessServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_process_pb2.ValidateProcessModelResponse, _abc.Awaitable[_process_pb2.ValidateProcessModelResponse]]:
         """Checks a set of BPMN and DMN files without storing anything."""
+
+    @_abc_1.abstractmethod
+    def DeployProcessModel(
+        self,
+        request: _process_pb2.DeployProcessModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.DeployProcessModelResponse, _abc.Awaitable[_process_pb2.DeployProcessModelResponse]]:
+        """Validates and stores a new immutable version (identical content: the existing one)."""
+
+    @_abc_1.abstractmethod
+    def ListProcessModels(
+        self,
+        request: _process_pb2.ListProcessModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.ListProcessModelsResponse, _abc.Awaitable[_process_pb2.ListProcessModelsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListProcessVersions(
+        self,
+        request: _process_pb2.ListProcessVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.ListProcessVersionsResponse, _abc.Awaitable[_process_pb2.ListProcessVersionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetProcessVersion(
+        self,
+        request: _process_pb2.GetProcessVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.GetProcessVersionResponse, _abc.Awaitable[_process_pb2.GetProcessVersionResponse]]:
+        """One version with its files, for download to a modeller."""
+
+    @_abc_1.abstractmethod
+    def StartProcessInstance(
+        self,
+        request: _process_pb2.StartProcessInstanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.StartProcessInstanceResponse, _abc.Awaitable[_process_pb2.StartProcessInstanceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetProcessInstance(
+        self,
+        request: _process_pb2.GetProcessInstanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.GetProcessInstanceResponse, _abc.Awaitable[_process_pb2.GetProcessInstanceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CancelProcessInstance(
+        self,
+        request: _process_pb2.CancelProcessInstanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.CancelProcessInstanceResponse, _abc.Awaitable[_process_pb2.CancelProcessInstanceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListProcessInstances(
+        self,
+        request: _process_pb2.ListProcessInstancesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.ListProcessInstancesResponse, _abc.Awaitable[_process_pb2.ListProcessInstancesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListTasks(
+        self,
+        request: _process_pb2.ListTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.ListTasksResponse, _abc.Awaitable[_process_pb2.ListTasksResponse]]:
+        """The approval inbox."""
+
+    @_abc_1.abstractmethod
+    def GetTask(
+        self,
+        request: _process_pb2.GetTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.GetTaskResponse, _abc.Awaitable[_process_pb2.GetTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ClaimTask(
+        self,
+        request: _process_pb2.ClaimTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.ClaimTaskResponse, _abc.Awaitable[_process_pb2.ClaimTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReleaseTask(
+        self,
+        request: _process_pb2.ReleaseTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.ReleaseTaskResponse, _abc.Awaitable[_process_pb2.ReleaseTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CompleteTask(
+        self,
+        request: _process_pb2.CompleteTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.CompleteTaskResponse, _abc.Awaitable[_process_pb2.CompleteTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListIncidents(
+        self,
+        request: _process_pb2.ListIncidentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.ListIncidentsResponse, _abc.Awaitable[_process_pb2.ListIncidentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RetryIncident(
+        self,
+        request: _process_pb2.RetryIncidentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.RetryIncidentResponse, _abc.Awaitable[_process_pb2.RetryIncidentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetNodeDurations(
+        self,
+        request: _process_pb2.GetNodeDurationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_process_pb2.GetNodeDurationsResponse, _abc.Awaitable[_process_pb2.GetNodeDurationsResponse]]:
+        """Time per approval node: count, mean, p50, p90 of completed tasks."""
 
 def add_ProcessServiceServicer_to_server(servicer: ProcessServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

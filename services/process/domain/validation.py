@@ -24,6 +24,8 @@ from SpiffWorkflow.spiff.parser.process import SPIFF_XSD, SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import BusinessRuleTaskParser
 
 from services.common.errors import InvalidArgument
+from services.process.domain import model_rules
+from services.process.domain.engine import GranaryParser
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -154,6 +156,7 @@ def _add_dmn(parser: SpiffBpmnParser, root: etree._Element, file: ModelFile, out
         return
     if not _schema_problems(BpmnValidator(schema), root, file, out):
         return
+    model_rules.check_dmn(root, lambda element_id, reason: out.add(file.name, element_id, reason))
     decisions = root.findall(f"{{{namespace}}}decision")
     if not decisions:
         out.add(file.name, "", "the file defines no decision")
@@ -188,6 +191,7 @@ def _add_bpmn(
     if not root.findall("bpmn:process", _NAMESPACES):
         out.add(file.name, "", "the file defines no process")
         return
+    model_rules.check_bpmn(root, lambda element_id, reason: out.add(file.name, element_id, reason))
     for task in root.iterfind(".//bpmn:businessRuleTask", _NAMESPACES):
         calls.append((file.name, str(task.get("id", "")), BusinessRuleTaskParser.get_decision_ref(task) or ""))
     try:
@@ -211,7 +215,7 @@ def validate_model(files: Sequence[ModelFile]) -> ModelReport:
     # Built per call: lxml schema objects keep per-run error logs and must not be shared
     # between threads; building one takes a few milliseconds.
     validator = BpmnValidator(imports={"spiffworkflow": SPIFF_XSD})
-    parser = SpiffBpmnParser(validator=validator)
+    parser = GranaryParser(validator=validator)
     bpmn: list[tuple[ModelFile, etree._Element]] = []
     dmn: list[tuple[ModelFile, etree._Element]] = []
     names: set[str] = set()

@@ -1,9 +1,10 @@
 """initial schema
 
 Revision ID: process_0001
-Revises: 
+Revises:
 
 """
+
 from collections.abc import Sequence
 
 from alembic import op
@@ -11,7 +12,7 @@ from alembic import op
 from services.common.messaging_schema import create_messaging_tables_v1, drop_messaging_tables_v1
 
 # revision identifiers, used by Alembic.
-revision: str = 'process_0001'
+revision: str = "process_0001"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
