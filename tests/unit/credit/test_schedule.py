@@ -121,9 +121,7 @@ def test_equal_installment_payment_matches_numpy_pmt(
 @pytest.mark.parametrize("principal", ["10000", "100000.01", "123456.78", "999.99", "300000"])
 @pytest.mark.parametrize("rate", ["0.0435", "0.049", "0.0588"])
 @pytest.mark.parametrize("term", [3, 7, 12, 13, 24])
-def test_equal_installment_split_matches_ppmt_ipmt_within_a_cent(
-    principal: str, rate: str, term: int
-) -> None:
+def test_equal_installment_split_matches_ppmt_ipmt_within_a_cent(principal: str, rate: str, term: int) -> None:
     s = schedule(principal=D(principal), annual_rate=D(rate), term_months=term)
     r = float(rate) / 12
     p = float(principal)
@@ -171,9 +169,7 @@ def test_fineract_published_example_thirty_360() -> None:
         day_count=DayCount.THIRTY_360,
     )
     assert [i.total for i in s.installments] == [D("17.13")] * 6
-    assert [i.interest for i in s.installments] == [
-        D(x) for x in ("0.79", "0.66", "0.53", "0.40", "0.27", "0.13")
-    ]
+    assert [i.interest for i in s.installments] == [D(x) for x in ("0.79", "0.66", "0.53", "0.40", "0.27", "0.13")]
     assert [i.principal for i in s.installments] == [
         D(x) for x in ("16.34", "16.47", "16.60", "16.73", "16.86", "17.00")
     ]
@@ -197,9 +193,7 @@ def test_zero_rate_equal_installment_splits_principal_evenly() -> None:
 
 
 def test_equal_principal_by_hand_act_360() -> None:
-    s = schedule(
-        principal=D("120000"), annual_rate=D("0.06"), term_months=3, start_date=date(2024, 1, 15), method=EP
-    )
+    s = schedule(principal=D("120000"), annual_rate=D("0.06"), term_months=3, start_date=date(2024, 1, 15), method=EP)
     assert [i.days for i in s.installments] == [31, 29, 31]
     assert [i.principal for i in s.installments] == [D("40000.00")] * 3
     # 120000*0.06*31/360, 80000*0.06*29/360, 40000*0.06*31/360
@@ -282,9 +276,7 @@ def test_bullet_single_installment_with_interest_over_the_day_count() -> None:
         (date(2024, 1, 1), DayCount.THIRTY_360, "4350.00"),
     ],
 )
-def test_day_count_changes_bullet_interest_as_computed_by_hand(
-    start: date, day_count: DayCount, interest: str
-) -> None:
+def test_day_count_changes_bullet_interest_as_computed_by_hand(start: date, day_count: DayCount, interest: str) -> None:
     s = schedule(method=BULLET, term_months=12, start_date=start, day_count=day_count)
     assert s.installments[0].interest == D(interest)
 
@@ -308,14 +300,10 @@ def test_act_360_vs_act_365_differ_by_the_ratio() -> None:
 
 
 @pytest.mark.parametrize("method", list(RepaymentMethod))
-@pytest.mark.parametrize(
-    "principal", ["100000.01", "0.01", "0.07", "1.00", "33333.33", "999999.99", "12345.67"]
-)
+@pytest.mark.parametrize("principal", ["100000.01", "0.01", "0.07", "1.00", "33333.33", "999999.99", "12345.67"])
 @pytest.mark.parametrize("term", [3, 7, 13, 360])
 @pytest.mark.parametrize("rate", ["0", "0.0435", "0.1499"])
-def test_principal_sums_exactly_for_all_methods(
-    method: RepaymentMethod, principal: str, term: int, rate: str
-) -> None:
+def test_principal_sums_exactly_for_all_methods(method: RepaymentMethod, principal: str, term: int, rate: str) -> None:
     s = schedule(
         principal=D(principal),
         term_months=term,
@@ -329,9 +317,7 @@ def test_principal_sums_exactly_for_all_methods(
 
 @pytest.mark.parametrize("method", [EI, EP, IF])
 @pytest.mark.parametrize(("interest_grace", "principal_grace"), [(0, 2), (2, 0), (1, 3)])
-def test_principal_sums_exactly_with_grace(
-    method: RepaymentMethod, interest_grace: int, principal_grace: int
-) -> None:
+def test_principal_sums_exactly_with_grace(method: RepaymentMethod, interest_grace: int, principal_grace: int) -> None:
     s = schedule(
         principal=D("100000.01"),
         term_months=13,
@@ -546,9 +532,7 @@ def test_schedule_values_are_immutable() -> None:
         ({"day_count": "ACT_360"}, "day_count", "DayCount"),
     ],
 )
-def test_invalid_terms_name_the_field_and_the_limit(
-    overrides: dict[str, Any], field: str, limit: str
-) -> None:
+def test_invalid_terms_name_the_field_and_the_limit(overrides: dict[str, Any], field: str, limit: str) -> None:
     with pytest.raises(InvalidTerms) as caught:
         make_terms(**overrides)
     assert caught.value.field == field
