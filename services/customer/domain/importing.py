@@ -189,6 +189,10 @@ def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[str]]]:
             for c in range(merged.min_col, merged.max_col + 1):
                 values[(r, c)] = top_left
     for r, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if all(_cell_text(v) == "" for v in row):
+            # Blank as typed: a merge reaching down into it does not make it a record.
+            yield r, []
+            continue
         yield r, [_cell_text(values.get((r, c), v)) for c, v in enumerate(row, start=1)]
 
 

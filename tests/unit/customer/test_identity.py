@@ -151,9 +151,7 @@ def test_wrong_check_digit_rejected_naming_field_and_reason() -> None:
     assert str(exc_info.value) == "id_number: check digit should be X"
     assert exc_info.value.reason == "INVALID_IDENTIFIER"
     assert isinstance(exc_info.value, InvalidArgument)
-    assert [(v.field, v.description) for v in exc_info.value.violations] == [
-        ("id_number", "check digit should be X")
-    ]
+    assert [(v.field, v.description) for v in exc_info.value.violations] == [("id_number", "check digit should be X")]
     # The number itself never appears in the message (personal data ends up in logs).
     assert "110105194912310021" not in str(exc_info.value)
 
@@ -257,9 +255,7 @@ def test_wrong_length_or_characters_rejected(value: str, detail: str) -> None:
     assert reason_of(exc_info) == ("id_number", detail)
 
 
-@pytest.mark.parametrize(
-    ("seq", "gender"), [("001", "male"), ("010", "female"), ("999", "male"), ("000", "female")]
-)
+@pytest.mark.parametrize(("seq", "gender"), [("001", "male"), ("010", "female"), ("999", "male"), ("000", "female")])
 def test_gender_from_17th_digit(seq: str, gender: str) -> None:
     assert parse_resident_id(make_id("310104", "20000229", seq), today=TODAY).gender == gender
 
@@ -282,9 +278,7 @@ def test_hmt_residence_permits() -> None:
         )
         # Entered as a resident ID it is accepted, with a hint about the document type.
         as_rid = parse_resident_id(number, today=TODAY)
-        assert as_rid.warnings == (
-            "this is a Hong Kong/Macau/Taiwan residence permit number, not a resident ID",
-        )
+        assert as_rid.warnings == ("this is a Hong Kong/Macau/Taiwan residence permit number, not a resident ID",)
 
     odd_address = validate_id_document("RESIDENCE_PERMIT_HMT", make_id("820100", "19900101", "004"))
     assert odd_address.warnings == ("residence-permit address code 820100 is not 820000",)
@@ -328,9 +322,7 @@ def test_foreign_permanent_resident_new_format() -> None:
         validate_id_document(IdDocumentType.FOREIGN_PERMANENT_RESIDENT, wrong, today=TODAY)
     assert reason_of(exc_info) == ("id_number", f"check digit should be {number[-1]}")
 
-    odd = validate_id_document(
-        IdDocumentType.FOREIGN_PERMANENT_RESIDENT, make_id("999840", "19851315", "007")
-    )
+    odd = validate_id_document(IdDocumentType.FOREIGN_PERMANENT_RESIDENT, make_id("999840", "19851315", "007"))
     assert odd.birth_date is None
     assert odd.warnings == ("issuing province code 99 is unknown", "birth date 19851315 is not a real date")
 
@@ -433,9 +425,7 @@ def test_check_characters_cross_checked_on_generated_codes() -> None:
         ("31", "司法行政", "律师执业机构"),
     ],
 )
-def test_uscc_of_village_collectives_and_other_authorities_accepted(
-    prefix: str, authority: str, org_type: str
-) -> None:
+def test_uscc_of_village_collectives_and_other_authorities_accepted(prefix: str, authority: str, org_type: str) -> None:
     code = make_uscc(prefix, "350121", "MF0C3T4R")
     parsed = parse_uscc(code)
     assert parsed.code == code

@@ -1,0 +1,71 @@
+"""/api/v1/branches: the branch tree; /api/v1/regions: statistical division codes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, status
+from granary.v1 import customer_pb2
+from pydantic import BaseModel
+
+from gateway.auth import CurrentUser, RequireRoles
+from services.common.grpc_client import call
+
+router = APIRouter(tags=["branches"])
+
+
+class BranchCreate(BaseModel):
+    code: str
+    name: str
+    parent_id: str = ""
+
+
+class BranchRead(BaseModel):
+    id: str
+    code: str
+    name: str
+    parent_id: str | None
+    depth: int
+
+
+class RegionRead(BaseModel):
+    code: str
+    name: str
+    level: int
+    parent_code: str | None
+
+
+def _branch(b: customer_pb2.Branch) -> BranchRead:
+    return BranchRead(id=b.id, code=b.code, name=b.name, parent_id=b.parent_id or None, depth=b.depth)
+
+
+@router.post(
+    "/branches",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BranchRead,
+    dependencies=[Depends(RequireRoles("admin"))],
+)
+async def create_branch(body: BranchCreate, request: Request, user: CurrentUser) -> BranchRead:
+    reply = await call(
+        request.app.state.backend.customer.CreateBranch,
+        customer_pb2.CreateBranchRequest(**body.model_dump()),
+        caller=user,
+    )
+    return _branch(reply.branch)
+
+
+@router.get("/branches", response_model=list[BranchRead])
+async def list_branches(request: Request, user: CurrentUser) -> list[BranchRead]:
+    """Depth-first: each branch follows its parent."""
+    reply = await call(request.app.state.backend.customer.ListBranches, customer_pb2.ListBranchesRequest(), caller=user)
+    return [_branch(b) for b in reply.branches]
+
+
+@router.get("/regions", response_model=list[RegionRead])
+async def list_regions(request: Request, user: CurrentUser, parent_code: str = "") -> list[RegionRead]:
+    reply = await call(
+        request.app.state.backend.customer.ListRegions,
+        customer_pb2.ListRegionsRequest(parent_code=parent_code),
+        caller=user,
+    )
+    return [
+        RegionRead(code=r.code, name=r.name, level=r.level, parent_code=r.parent_code or None) for r in reply.regions
+    ]

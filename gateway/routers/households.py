@@ -1,0 +1,67 @@
+"""/api/v1/households: rural households (农户) and their members."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, status
+from google.protobuf import json_format
+from granary.v1 import customer_pb2
+from pydantic import BaseModel, Field
+
+from gateway.auth import CurrentUser, RequireRoles
+from services.common.grpc_client import call
+
+router = APIRouter(prefix="/households", tags=["households"])
+WRITERS = Depends(RequireRoles("officer", "supervisor", "president", "admin"))
+
+
+class HouseholdCreate(BaseModel):
+    head_party_id: str
+    village_code: str = Field(description="12-digit village code")
+    land_mu: str = "0"
+    labour_count: int = 0
+    main_income: str = ""
+    annual_income: str = "0"
+    rating: str = ""
+
+
+class MemberCreate(BaseModel):
+    party_id: str
+    relation: str = Field(description="spouse, child, parent, sibling, other")
+    co_borrower: bool = False
+
+
+def _read(household: customer_pb2.Household) -> dict[str, object]:
+    data = json_format.MessageToDict(
+        household, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return data
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[WRITERS])
+async def create_household(body: HouseholdCreate, request: Request, user: CurrentUser) -> dict[str, object]:
+    reply = await call(
+        request.app.state.backend.customer.CreateHousehold,
+        customer_pb2.CreateHouseholdRequest(**body.model_dump()),
+        caller=user,
+    )
+    return _read(reply.household)
+
+
+@router.get("/{household_id}")
+async def get_household(household_id: str, request: Request, user: CurrentUser) -> dict[str, object]:
+    reply = await call(
+        request.app.state.backend.customer.GetHousehold,
+        customer_pb2.GetHouseholdRequest(household_id=household_id),
+        caller=user,
+    )
+    return _read(reply.household)
+
+
+@router.post("/{household_id}/members", status_code=status.HTTP_201_CREATED, dependencies=[WRITERS])
+async def add_member(household_id: str, body: MemberCreate, request: Request, user: CurrentUser) -> dict[str, object]:
+    reply = await call(
+        request.app.state.backend.customer.AddHouseholdMember,
+        customer_pb2.AddHouseholdMemberRequest(household_id=household_id, **body.model_dump()),
+        caller=user,
+    )
+    return _read(reply.household)

@@ -1,0 +1,92 @@
+"""/api/v1/staff: the org directory's people (roles, branch, superior, phone, regions served)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, status
+from granary.v1 import customer_pb2
+from pydantic import BaseModel, Field
+
+from gateway.auth import CurrentUser, RequireRoles
+from services.common.grpc_client import call
+
+router = APIRouter(prefix="/staff", tags=["staff"])
+ADMIN = Depends(RequireRoles("admin"))
+
+
+class StaffCreate(BaseModel):
+    username: str
+    display_name: str
+    password: str = Field(min_length=10)
+    roles: list[str]
+    branch_id: str
+    superior_id: str = ""
+    phone: str = ""
+    regions_served: list[str] = []
+
+
+class RegionsUpdate(BaseModel):
+    regions_served: list[str]
+
+
+class StaffRead(BaseModel):
+    id: str
+    username: str
+    display_name: str
+    roles: list[str]
+    branch_id: str
+    superior_id: str | None
+    phone: str
+    regions_served: list[str]
+    active: bool
+
+    @classmethod
+    def from_proto(cls, s: customer_pb2.Staff) -> StaffRead:
+        return cls(
+            id=s.id,
+            username=s.username,
+            display_name=s.display_name,
+            roles=list(s.roles),
+            branch_id=s.branch_id,
+            superior_id=s.superior_id or None,
+            phone=s.phone,
+            regions_served=list(s.regions_served),
+            active=s.active,
+        )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=StaffRead, dependencies=[ADMIN])
+async def create_staff(body: StaffCreate, request: Request, user: CurrentUser) -> StaffRead:
+    reply = await call(
+        request.app.state.backend.customer.CreateStaff,
+        customer_pb2.CreateStaffRequest(**body.model_dump()),
+        caller=user,
+    )
+    return StaffRead.from_proto(reply.staff)
+
+
+@router.get("", response_model=list[StaffRead])
+async def list_staff(request: Request, user: CurrentUser, branch_id: str = "", role: str = "") -> list[StaffRead]:
+    reply = await call(
+        request.app.state.backend.customer.ListStaff,
+        customer_pb2.ListStaffRequest(branch_id=branch_id, role=role),
+        caller=user,
+    )
+    return [StaffRead.from_proto(s) for s in reply.staff]
+
+
+@router.get("/{staff_id}", response_model=StaffRead)
+async def get_staff(staff_id: str, request: Request, user: CurrentUser) -> StaffRead:
+    reply = await call(
+        request.app.state.backend.customer.GetStaff, customer_pb2.GetStaffRequest(staff_id=staff_id), caller=user
+    )
+    return StaffRead.from_proto(reply.staff)
+
+
+@router.put("/{staff_id}/regions", response_model=StaffRead, dependencies=[ADMIN])
+async def set_regions(staff_id: str, body: RegionsUpdate, request: Request, user: CurrentUser) -> StaffRead:
+    reply = await call(
+        request.app.state.backend.customer.SetStaffRegions,
+        customer_pb2.SetStaffRegionsRequest(staff_id=staff_id, regions_served=body.regions_served),
+        caller=user,
+    )
+    return StaffRead.from_proto(reply.staff)
