@@ -78,3 +78,43 @@ async def messages(host: ServiceHost, **where: str) -> list[MessageRow]:
 async def consumer_settled(host: ServiceHost, durable: str, delivered: int) -> bool:
     info = await host.bus.js.consumer_info(host.bus.stream, durable)
     return info.delivered.stream_seq >= delivered and info.num_ack_pending == 0
+
+
+async def add_staff(customer: ServiceHost, username: str, roles: list[str], branch_id: str, phone: str = "") -> str:
+    """Creates a staff member through the customer service, as an administrator would."""
+    from granary.v1 import customer_pb2, customer_pb2_grpc
+
+    from services.common.grpc_client import ServiceChannels, call
+    from services.common.identity import ServiceIdentity, TokenSigner
+    from tests.integration.conftest import PASSWORD
+
+    signer = TokenSigner(customer.settings.platform.require_jwt_secret())
+    channels = ServiceChannels(default_timeout=5, fallback_caller=ServiceIdentity(signer, "test-seed"))
+    try:
+        stub = channels.stub(f"127.0.0.1:{customer.port}", customer_pb2_grpc.CustomerServiceStub)
+        reply = await call(
+            stub.CreateStaff,
+            customer_pb2.CreateStaffRequest(
+                username=username, display_name=username, password=PASSWORD, roles=roles, branch_id=branch_id,
+                phone=phone,
+            ),
+        )
+        return str(reply.staff.id)
+    finally:
+        await channels.close()
+
+
+def dispatcher_for(host: ServiceHost):  # type: ignore[no-untyped-def]
+    """A dispatcher wired exactly like the service's, driven by the test with its own clock."""
+    from services.notification.clients import CustomerDirectory, FieldTaskClient
+    from services.notification.main import dispatch_config, sms_connector
+    from services.notification.service import Dispatcher, NotificationUnitOfWork
+
+    settings = host.settings.notification
+    return Dispatcher(
+        uow=host.uow_factory(NotificationUnitOfWork),
+        directory=CustomerDirectory(host.channels, host.address_of("customer")),
+        field_tasks=FieldTaskClient(host.channels, host.address_of("fieldtask")),
+        sms=sms_connector(settings),
+        config=dispatch_config(settings),
+    )
