@@ -130,6 +130,40 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def cmd_bpmn(args: argparse.Namespace, settings: Settings) -> int:
+    """Deploys one BPMN/DMN set to the process service as the system identity."""
+    from pathlib import Path
+
+    from granary.v1 import process_pb2, process_pb2_grpc
+
+    from services.common.grpc_client import ServiceChannels, call
+    from services.common.grpc_errors import RemoteError
+    from services.common.identity import ServiceIdentity, TokenSigner
+
+    files = [process_pb2.ModelFile(name=Path(f).name, content=Path(f).read_bytes()) for f in args.files]
+
+    async def run() -> int:
+        signer = TokenSigner(settings.platform.require_jwt_secret())
+        channels = ServiceChannels(default_timeout=30, fallback_caller=ServiceIdentity(signer, "cli"))
+        stub = channels.stub(settings.service("process").address, process_pb2_grpc.ProcessServiceStub)
+        try:
+            reply = await call(
+                stub.DeployProcessModel, process_pb2.DeployProcessModelRequest(files=files, process_key=args.key)
+            )
+        except RemoteError as exc:
+            print(f"deploy refused: {exc.message}", file=sys.stderr)
+            for v in exc.violations:
+                print(f"  {v.field}: {v.description}", file=sys.stderr)
+            return 1
+        finally:
+            await channels.close()
+        state = "deployed" if reply.created else "unchanged (identical content)"
+        print(f"{reply.version.process_key} version {reply.version.version}: {state}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -162,6 +196,13 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="+", type=int)
     replay.add_argument("--service", choices=SERVICE_NAMES, required=True)
     events.set_defaults(func=cmd_events)
+
+    bpmn = sub.add_parser("bpmn", help="deploy process models (BPMN and DMN files)")
+    bpmn_sub = bpmn.add_subparsers(dest="action", required=True)
+    deploy = bpmn_sub.add_parser("deploy", help="validate and deploy one set of files as a new version")
+    deploy.add_argument("files", nargs="+")
+    deploy.add_argument("--key", default="", help="process id instances start (default: the first process)")
+    bpmn.set_defaults(func=cmd_bpmn)
 
     audit = sub.add_parser("audit", help="check the tamper-evident audit log")
     audit_sub = audit.add_subparsers(dest="action", required=True)
