@@ -363,9 +363,8 @@ class OrgRepository:
             (
                 await self._session.scalars(
                     select(StaffRow)
-                    .join(StaffRegionRow, StaffRegionRow.staff_id == StaffRow.id)
+                    .where(StaffRow.id.in_(select(StaffRegionRow.staff_id)))
                     .where(StaffRow.active.is_(True))
-                    .distinct()
                 )
             ).all()
         )
