@@ -1,0 +1,253 @@
+"""/api/v1/loans (disbursement, schedule, repayments, classification), contracts, and the
+credit operations (business date, close of business). ``credit_api`` bundles every credit router."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from granary.v1 import credit_pb2
+from pydantic import BaseModel, Field
+
+from gateway.auth import CurrentUser, RequireRoles
+from gateway.routers import applications, credit_lines, products, village_campaigns
+from gateway.routers.applications import as_dict
+from services.common.grpc_client import call
+
+router = APIRouter(prefix="/loans", tags=["loans"])
+contracts = APIRouter(prefix="/contracts", tags=["contracts"])
+operations = APIRouter(prefix="/credit-operations", tags=["credit-operations"])
+
+FRONT_OFFICE = ("officer", "supervisor", "president", "admin")
+
+
+class LoanCreate(BaseModel):
+    application_id: str
+    disbursed_on: str = Field("", description="ISO date; defaults to the business date")
+    external_ref: str = Field(description="the transfer reference; a repeat returns the same loan")
+
+
+class RepaymentCreate(BaseModel):
+    amount: str
+    value_date: str = ""
+    external_ref: str = Field(description="the payment's bank reference; a repeat returns the first posting")
+
+
+class ReversalCreate(BaseModel):
+    reason: str
+
+
+class OverrideCreate(BaseModel):
+    classification: str
+    reason: str
+
+
+class OverrideDecision(BaseModel):
+    approve: bool
+    comment: str = ""
+
+
+class SignatureCreate(BaseModel):
+    method: str = Field(description="manual or electronic")
+    evidence_ref: str
+    content_hash: str
+
+
+class TemplateCreate(BaseModel):
+    code: str
+    body: str
+
+
+class BusinessDateUpdate(BaseModel):
+    business_date: str
+
+
+class CobCreate(BaseModel):
+    business_date: str = ""
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, dependencies=[Depends(RequireRoles("supervisor", "president", "admin"))]
+)
+async def disburse(body: LoanCreate, request: Request, user: CurrentUser) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.DisburseLoan, credit_pb2.DisburseLoanRequest(**body.model_dump()), caller=user
+    )
+    return as_dict(reply.loan)
+
+
+@router.get("")
+async def list_loans(
+    request: Request,
+    user: CurrentUser,
+    branch_id: str = "",
+    bucket: str = "",
+    managing_officer_id: str = "",
+    status_filter: str = Query("", alias="status"),
+    party_id: str = "",
+    min_dpd: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str = "",
+) -> dict[str, Any]:
+    """Loans by branch, bucket (current, M1, M2, M3, M4+), officer or status; ``min_dpd=1`` is the overdue list."""
+    reply = await call(
+        request.app.state.backend.credit.ListLoans,
+        credit_pb2.ListLoansRequest(
+            branch_id=branch_id,
+            bucket=bucket,
+            managing_officer_id=managing_officer_id,
+            status=status_filter,
+            party_id=party_id,
+            min_dpd=min_dpd,
+            page_size=limit,
+            page_token=cursor,
+        ),
+        caller=user,
+    )
+    return {"items": [as_dict(loan) for loan in reply.loans], "next_cursor": reply.next_page_token or None}
+
+
+@router.get("/{loan_id}")
+async def get_loan(loan_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.GetLoan, credit_pb2.GetLoanRequest(loan_id=loan_id), caller=user
+    )
+    loan = as_dict(reply.loan)
+    loan.pop("installments", None)
+    return loan
+
+
+@router.get("/{loan_id}/schedule")
+async def get_schedule(loan_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.GetLoan, credit_pb2.GetLoanRequest(loan_id=loan_id), caller=user
+    )
+    return {"items": [as_dict(i) for i in reply.loan.installments], "next_cursor": None}
+
+
+@router.get("/{loan_id}/repayments")
+async def list_repayments(loan_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.ListRepayments, credit_pb2.ListRepaymentsRequest(loan_id=loan_id), caller=user
+    )
+    return {"items": [as_dict(r) for r in reply.repayments], "next_cursor": None}
+
+
+@router.post(
+    "/{loan_id}/repayments", status_code=status.HTTP_201_CREATED, dependencies=[Depends(RequireRoles(*FRONT_OFFICE))]
+)
+async def post_repayment(loan_id: str, body: RepaymentCreate, request: Request, user: CurrentUser) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.PostRepayment,
+        credit_pb2.PostRepaymentRequest(loan_id=loan_id, **body.model_dump()),
+        caller=user,
+    )
+    return {"repayment": as_dict(reply.repayment), "replayed": reply.replayed}
+
+
+@router.post(
+    "/{loan_id}/repayments/{repayment_id}/reverse",
+    dependencies=[Depends(RequireRoles("supervisor", "president", "admin"))],
+)
+async def reverse_repayment(
+    loan_id: str, repayment_id: str, body: ReversalCreate, request: Request, user: CurrentUser
+) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.ReverseRepayment,
+        credit_pb2.ReverseRepaymentRequest(repayment_id=repayment_id, reason=body.reason),
+        caller=user,
+    )
+    return as_dict(reply.repayment)
+
+
+@router.post("/{loan_id}/class-override")
+async def request_override(loan_id: str, body: OverrideCreate, request: Request, user: CurrentUser) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.RequestClassOverride,
+        credit_pb2.RequestClassOverrideRequest(loan_id=loan_id, **body.model_dump()),
+        caller=user,
+    )
+    return as_dict(reply.loan)
+
+
+@router.post("/{loan_id}/class-override/decision", dependencies=[Depends(RequireRoles("risk_director", "admin"))])
+async def decide_override(loan_id: str, body: OverrideDecision, request: Request, user: CurrentUser) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.ApproveClassOverride,
+        credit_pb2.ApproveClassOverrideRequest(loan_id=loan_id, **body.model_dump()),
+        caller=user,
+    )
+    return as_dict(reply.loan)
+
+
+@contracts.post(
+    "/templates", status_code=status.HTTP_201_CREATED, dependencies=[Depends(RequireRoles("process_owner", "admin"))]
+)
+async def create_template(body: TemplateCreate, request: Request, user: CurrentUser) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.CreateContractTemplate,
+        credit_pb2.CreateContractTemplateRequest(**body.model_dump()),
+        caller=user,
+    )
+    return as_dict(reply.template)
+
+
+@contracts.get("/{contract_id}")
+async def get_contract(contract_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.GetContract,
+        credit_pb2.GetContractRequest(contract_id=contract_id),
+        caller=user,
+    )
+    return as_dict(reply.contract)
+
+
+@contracts.post("/{contract_id}/signature", dependencies=[Depends(RequireRoles(*FRONT_OFFICE))])
+async def sign_contract(contract_id: str, body: SignatureCreate, request: Request, user: CurrentUser) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.SignContract,
+        credit_pb2.SignContractRequest(contract_id=contract_id, **body.model_dump()),
+        caller=user,
+    )
+    return as_dict(reply.contract)
+
+
+@operations.get("/business-date")
+async def get_business_date(request: Request, user: CurrentUser) -> dict[str, str]:
+    reply = await call(
+        request.app.state.backend.credit.GetBusinessDate, credit_pb2.GetBusinessDateRequest(), caller=user
+    )
+    return {"business_date": reply.business_date}
+
+
+@operations.put("/business-date", dependencies=[Depends(RequireRoles("admin"))])
+async def set_business_date(body: BusinessDateUpdate, request: Request, user: CurrentUser) -> dict[str, str]:
+    reply = await call(
+        request.app.state.backend.credit.SetBusinessDate,
+        credit_pb2.SetBusinessDateRequest(business_date=body.business_date),
+        caller=user,
+    )
+    return {"business_date": reply.business_date}
+
+
+@operations.post("/close-of-business", dependencies=[Depends(RequireRoles("admin"))])
+async def close_of_business(body: CobCreate, request: Request, user: CurrentUser) -> dict[str, Any]:
+    reply = await call(
+        request.app.state.backend.credit.RunCloseOfBusiness,
+        credit_pb2.RunCloseOfBusinessRequest(business_date=body.business_date),
+        caller=user,
+    )
+    return as_dict(reply)
+
+
+credit_api = APIRouter()
+for _router in (
+    products.router,
+    applications.router,
+    credit_lines.router,
+    village_campaigns.router,
+    router,
+    contracts,
+    operations,
+):
+    credit_api.include_router(_router)
