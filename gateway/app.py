@@ -12,7 +12,7 @@ from gateway import problems
 from gateway.auth import current_user
 from gateway.backend import Backend
 from gateway.idempotency import IdempotencyKeyMiddleware
-from gateway.routers import audit, auth, health, notifications, parties
+from gateway.routers import audit, auth, field_sync, health, notifications, parties
 from services.common.bus import EventBus
 from services.common.grpc_client import ServiceChannels
 from services.common.identity import ServiceIdentity, TokenSigner
@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     protected.include_router(audit.router)
     protected.include_router(parties.customer_api)
     protected.include_router(notifications.router)
+    protected.include_router(field_sync.field_api)
     app.include_router(protected)
 
     app.add_middleware(IdempotencyKeyMiddleware)
