@@ -13,6 +13,8 @@ from gateway.auth import current_user
 from gateway.backend import Backend
 from gateway.idempotency import IdempotencyKeyMiddleware
 from gateway.routers import audit, auth, field_sync, health, notifications, parties
+from gateway.routers.loans import credit_api
+from gateway.routers.process_models import process_api
 from services.common.bus import EventBus
 from services.common.grpc_client import ServiceChannels
 from services.common.identity import ServiceIdentity, TokenSigner
@@ -57,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     open_api = APIRouter(prefix=API_PREFIX)
     open_api.include_router(auth.router)
+    open_api.include_router(notifications.public_router)
     app.include_router(open_api)
     # Every other API route is authenticated by default.
     protected = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_user)])
@@ -64,6 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
     protected.include_router(audit.router)
     protected.include_router(parties.customer_api)
     protected.include_router(notifications.router)
+    protected.include_router(process_api)
+    protected.include_router(credit_api)
     protected.include_router(field_sync.field_api)
     app.include_router(protected)
 
