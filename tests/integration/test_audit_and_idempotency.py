@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services import cli
 from services.common import messaging_schema
-from services.common.audit import entries_for, verify_chain
+from services.common.audit import list_entries, verify_chain
 from services.common.db import create_engine, session_factory
 from services.common.identity import TokenSigner, acting_as
 from services.common.messaging_schema import audit_log
@@ -49,16 +49,16 @@ async def test_entries_are_chained_under_concurrency_and_tampering_is_detected(e
         await _change(engine, 99, commit=False)  # rolled back: no audit entry either
     report = await verify_chain(engine)
     assert report.intact and report.entries == 20
-    [entry] = await entries_for(engine, "party", "p-7")
-    assert entry.actor_id == "u-1" and entry.action == "party.updated"
-    assert entry.details == {"field": "name", "after": "名7"}
-    assert await entries_for(engine, "party", "p-99") == []
+    [entry] = await list_entries(engine, entity_type="party", entity_id="p-7", limit=10)
+    assert entry["actor_id"] == "u-1" and entry["action"] == "party.updated"
+    assert entry["details"] == {"field": "name", "after": "名7"}
+    assert await list_entries(engine, entity_type="party", entity_id="p-99", limit=10) == []
 
     async with engine.begin() as conn:
         await conn.execute(update(audit_log).where(audit_log.c.entity_id == "p-7").values(actor_id="someone-else"))
     altered = await verify_chain(engine)
     assert not altered.intact and "altered" in altered.reason
-    assert altered.broken_at_seq == entry.seq
+    assert altered.broken_at_seq == entry["seq"]
 
     async with engine.begin() as conn:
         await conn.execute(update(audit_log).where(audit_log.c.entity_id == "p-7").values(actor_id="u-1"))
