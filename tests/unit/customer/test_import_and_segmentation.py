@@ -51,7 +51,7 @@ def test_gb18030_csv_and_a_custom_mapping() -> None:
 
 def test_unusable_files_are_refused_as_a_whole() -> None:
     with pytest.raises(InvalidArgument) as no_header:
-        parse_rows("c.csv", "a,b\n1,2\n".encode())
+        parse_rows("c.csv", b"a,b\n1,2\n")
     assert no_header.value.violations[0].field == "file"
     with pytest.raises(InvalidArgument):
         parse_rows("d.txt", b"x")
