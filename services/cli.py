@@ -164,6 +164,22 @@ def cmd_bpmn(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def cmd_connector(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    from services.notification.connectors import credit_bureau
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await credit_bureau.serve(settings, stop)
+
+    asyncio.run(run())
+    return 0
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -196,6 +212,13 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="+", type=int)
     replay.add_argument("--service", choices=SERVICE_NAMES, required=True)
     events.set_defaults(func=cmd_events)
+
+    connector = sub.add_parser("connector", help="run a reference connector until SIGTERM")
+    connector_sub = connector.add_subparsers(dest="connector", required=True)
+    connector_sub.add_parser(
+        "credit-bureau", help="query the credit bureau for submitted applications (GRANARY_NOTIFICATION_BUREAU_URL)"
+    )
+    connector.set_defaults(func=cmd_connector)
 
     bpmn = sub.add_parser("bpmn", help="deploy process models (BPMN and DMN files)")
     bpmn_sub = bpmn.add_subparsers(dest="action", required=True)
