@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, false, or_, select
+from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fieldtask.models import (
@@ -183,7 +183,3 @@ class TrajectoryRepository:
             delete(TrajectoryPointRow).where(TrajectoryPointRow.recorded_at < cutoff).returning(TrajectoryPointRow.id)
         )
         return len(result.all())
-
-
-def nothing() -> ColumnElement[bool]:
-    return false()
