@@ -19,7 +19,7 @@ import random
 import time
 import tracemalloc
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlparse
 
 import asyncpg
@@ -41,7 +41,8 @@ GIVEN = "建国秀英卫东海燕志强桂兰明华丽娟春梅德胜"
 
 
 def resident_id(n: int) -> str:
-    birth = f"{1950 + n % 50}{1 + n % 12:02d}{1 + n % 28:02d}"
+    # One birth date per thousand numbers, the sequence inside it: unique for any n.
+    birth = (date(1950, 1, 1) + timedelta(days=(n // 1000) * 3)).strftime("%Y%m%d")
     body = f"330726{birth}{n % 1000:03d}"
     return body + ric.calc_check_digit(body + "0")
 
