@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from granary.v1 import process_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.grpc_client import ServiceChannels, call
 from services.common.identity import Caller, ServiceIdentity, TokenSigner
@@ -17,6 +25,7 @@ from services.common.settings import Settings
 from services.process.main import build
 from services.process.operators import OperatorRegistry
 from services.process.worker import WorkerSettings
+from tests.support import eventually, free_port
 
 
 @dataclass
@@ -74,3 +83,104 @@ async def process_env(
         await chan.close()
     for host in reversed(hosts):
         await host.stop()
+
+
+class ServedProcess:
+    """`granary serve process` as a child process on a database of its own; kill -9 and restart."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.env = env
+        self.port = port
+        self.child: subprocess.Popen[str] | None = None
+        self.signer = TokenSigner(env["GRANARY_JWT_SECRET"])
+        self._channels: ServiceChannels | None = None
+        self.stub: process_pb2_grpc.ProcessServiceStub | None = None
+
+    @staticmethod
+    def granary() -> str:
+        return str(Path(sys.executable).parent / "granary")
+
+    async def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run, [self.granary(), *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
+
+    async def start(self) -> None:
+        self.child = subprocess.Popen(  # noqa: ASYNC220 - starting a child does not block
+            [self.granary(), "serve", "process"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self._channels = ServiceChannels(default_timeout=10, fallback_caller=ServiceIdentity(self.signer, "test"))
+        self.stub = self._channels.stub(f"127.0.0.1:{self.port}", process_pb2_grpc.ProcessServiceStub)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+
+            async def serving() -> bool:
+                assert self.child is not None and self.child.poll() is None, "the served process exited"
+                try:
+                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                except grpc.aio.AioRpcError:
+                    return False
+                return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+            await eventually(serving, timeout=60)
+
+    async def kill(self) -> None:
+        """SIGKILL: no drain, no cleanup, exactly like a crashed machine."""
+        assert self.child is not None
+        self.child.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(self.child.wait, 30)
+        self.child = None
+        if self._channels is not None:
+            await self._channels.close()
+            self._channels = None
+
+    def user(self, user_id: str, roles: list[str], branch_id: str = "B1") -> Caller:
+        return self.signer.verify(
+            self.signer.issue(user_id=user_id, username=user_id, roles=roles, branch_id=branch_id)
+        )
+
+    async def rpc(self, method: str, request: Any, caller: Caller) -> Any:
+        assert self.stub is not None, "the service is not running"
+        return await call(getattr(self.stub, method), request, caller=caller)
+
+    async def stop(self) -> None:
+        if self.child is not None and self.child.poll() is None:
+            self.child.kill()
+            await asyncio.to_thread(self.child.wait, 30)
+        self.child = None
+        if self._channels is not None:
+            await self._channels.close()
+            self._channels = None
+
+
+@pytest.fixture
+async def served_process(
+    new_database, platform_env: dict[str, str]
+) -> AsyncIterator[Callable[..., Awaitable[ServedProcess]]]:
+    """Factory: a migrated database and a `granary serve process` child on it (not yet started)."""
+    served: list[ServedProcess] = []
+
+    async def make(url: str = "") -> ServedProcess:
+        database = url or await new_database()
+        port = free_port()
+        env = {
+            **os.environ,
+            **platform_env,
+            "GRANARY_PROCESS_DATABASE_URL": database,
+            "GRANARY_PROCESS_GRPC_PORT": str(port),
+            "GRANARY_PROCESS_ADDRESS": f"127.0.0.1:{port}",
+        }
+        process = ServedProcess(env, port)
+        if not url:
+            migrated = await process.cli("migrate", "--service", "process")
+            assert migrated.returncode == 0, migrated.stderr
+        served.append(process)
+        return process
+
+    yield make
+    for process in served:
+        await process.stop()
