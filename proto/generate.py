@@ -81,10 +81,16 @@ def main() -> None:
             sys.exit("stale generated code (run `make proto`): " + ", ".join(stale))
         print("generated code is up to date")
         return
-    for old in generated_files(PROTO_ROOT).values():
-        old.unlink()
-    generate(PROTO_ROOT)
-    print(f"generated {len(generated_files(PROTO_ROOT))} files in {PACKAGE_DIR.relative_to(PROTO_ROOT.parent)}")
+    # Generate aside first: a .proto that does not compile must not leave the tree without code.
+    with tempfile.TemporaryDirectory() as scratch:
+        generate(Path(scratch))
+        fresh = generated_files(Path(scratch))
+        for name, old in generated_files(PROTO_ROOT).items():
+            if name not in fresh:
+                old.unlink()
+        for name, path in fresh.items():
+            shutil.copyfile(path, PACKAGE_DIR / name)
+    print(f"generated {len(fresh)} files in {PACKAGE_DIR.relative_to(PROTO_ROOT.parent)}")
 
 
 if __name__ == "__main__":
