@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TypeAlias
 
 import grpc
 from granary.v1 import credit_pb2, credit_pb2_grpc
@@ -29,7 +30,8 @@ from services.credit.models import (
     VillageCampaignRow,
 )
 
-Context = grpc.aio.ServicerContext
+# grpc ships no type stubs: the context is typed as an explicit alias.
+Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
