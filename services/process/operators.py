@@ -99,11 +99,169 @@ def grpc_operators(channels: ServiceChannels, address_of: Callable[[str], str]) 
         # model can name a recipient explicitly without a call that could fail.
         return {"recipient_id": str(params["recipient_id"]), "title": str(params["title"]), "queued": True}
 
+    # ---- operators of the credit SOP and the other business models (bpmn/)
+
+    async def credit_call(rpc: str, request_name: str, key: str, **fields: Any) -> Any:
+        credit = stub("credit", "credit", "CreditServiceStub")
+        return _reply(await invoke(getattr(credit, rpc), message("credit", request_name, **fields), key))
+
+    async def get_application(params: dict[str, Any], key: str) -> Any:
+        reply = await credit_call(
+            "GetApplication", "GetApplicationRequest", key, application_id=str(params["application_id"])
+        )
+        return reply.get("application", {})
+
+    async def get_product(params: dict[str, Any], key: str) -> Any:
+        reply = await credit_call("GetProduct", "GetProductRequest", key, product_id=str(params["product_id"]))
+        return reply.get("product", {})
+
+    async def transition_application(params: dict[str, Any], key: str) -> Any:
+        reply = await credit_call(
+            "TransitionApplication",
+            "TransitionApplicationRequest",
+            key,
+            application_id=str(params["application_id"]),
+            action=str(params["action"]),
+            node=str(params.get("node", "") or ""),
+            comment=str(params.get("comment", "") or ""),
+        )
+        application = reply.get("application", {})
+        return {"application_id": application.get("id", ""), "status": application.get("status", "")}
+
+    async def add_opinion(params: dict[str, Any], key: str) -> Any:
+        reply = await credit_call(
+            "AddApprovalOpinion",
+            "AddApprovalOpinionRequest",
+            key,
+            application_id=str(params["application_id"]),
+            node=str(params["node"]),
+            decision=str(params["decision"]),
+            comment=str(params.get("comment", "") or ""),
+        )
+        return reply.get("opinion", {})
+
+    async def generate_contract(params: dict[str, Any], key: str) -> Any:
+        reply = await credit_call(
+            "GenerateContract",
+            "GenerateContractRequest",
+            key,
+            application_id=str(params["application_id"]),
+            template_code=str(params["template_code"]),
+        )
+        contract = reply.get("contract", {})
+        # The contract text stays in the credit service; the instance keeps the reference.
+        contract.pop("content", None)
+        return contract
+
+    async def sign_contract(params: dict[str, Any], key: str) -> Any:
+        reply = await credit_call(
+            "SignContract",
+            "SignContractRequest",
+            key,
+            contract_id=str(params["contract_id"]),
+            method=str(params.get("method", "") or "manual"),
+            evidence_ref=str(params["evidence_ref"]),
+            content_hash=str(params["content_hash"]),
+        )
+        contract = reply.get("contract", {})
+        contract.pop("content", None)
+        return contract
+
+    async def disburse_loan(params: dict[str, Any], key: str) -> Any:
+        reply = await credit_call(
+            "DisburseLoan",
+            "DisburseLoanRequest",
+            key,
+            application_id=str(params["application_id"]),
+            external_ref=str(params["external_ref"]),
+            disbursed_on=str(params.get("disbursed_on", "") or ""),
+        )
+        loan = reply.get("loan", {})
+        loan.pop("installments", None)
+        return loan
+
+    async def get_loan(params: dict[str, Any], key: str) -> Any:
+        loan = (await credit_call("GetLoan", "GetLoanRequest", key, loan_id=str(params["loan_id"]))).get("loan", {})
+        loan.pop("installments", None)
+        return loan
+
+    async def create_credit_line(params: dict[str, Any], key: str) -> Any:
+        reply = await credit_call(
+            "CreateCreditLine",
+            "CreateCreditLineRequest",
+            key,
+            party_id=str(params["party_id"]),
+            household_id=str(params.get("household_id", "") or ""),
+            limit=str(params["limit"]),
+            valid_from=str(params.get("valid_from", "") or ""),
+            valid_until=str(params["valid_until"]),
+            revolving=bool(params.get("revolving", False)),
+            branch_id=str(params.get("branch_id", "") or ""),
+        )
+        return reply.get("credit_line", {})
+
+    async def get_credit_summary(params: dict[str, Any], key: str) -> Any:
+        customer = stub("customer", "customer", "CustomerServiceStub")
+        request = message("customer", "GetPartyViewRequest", party_id=str(params["party_id"]))
+        view = _reply(await invoke(customer.GetPartyView, request, key))
+        report = view.get("latest_credit_report", {})
+        party = view.get("party", {})
+        return {
+            "bureau": report.get("bureau", ""),
+            "queried_at": report.get("queried_at", ""),
+            "summary": report.get("summary", {}),
+            "tier_risk": party.get("tier_risk", ""),
+        }
+
+    async def apply_party_change(params: dict[str, Any], key: str) -> Any:
+        customer = stub("customer", "customer", "CustomerServiceStub")
+        request = message(
+            "customer",
+            "ApplyPartyChangeRequest",
+            change_id=str(params["change_id"]),
+            approved=bool(params["approved"]),
+            comment=str(params.get("comment", "") or ""),
+        )
+        return _reply(await invoke(customer.ApplyPartyChange, request, key)).get("change", {})
+
+    async def create_case_task(params: dict[str, Any], key: str) -> Any:
+        from granary.v1 import fieldtask_pb2
+
+        fieldtask = stub("fieldtask", "fieldtask", "FieldTaskServiceStub")
+        task_type = str(params["task_type"]).upper()
+        request = fieldtask_pb2.CreateFieldTaskRequest(
+            task_type=fieldtask_pb2.FieldTaskType.Value(f"FIELD_TASK_TYPE_{task_type}"),
+            party_id=str(params["party_id"]),
+            assignee_id=str(params.get("assignee_id", "") or ""),
+            branch_id=str(params.get("branch_id", "") or ""),
+            priority=int(params.get("priority", 0) or 0),
+            origin=key,
+            title=str(params.get("title", "") or ""),
+            business_key=str(params["business_key"]),
+        )
+        hours = int(params.get("due_in_hours", 0) or 0)
+        if hours:
+            request.due_at.CopyFrom(to_timestamp(utcnow() + timedelta(hours=hours)))
+        task = _reply(await invoke(fieldtask.CreateFieldTask, request, key)).get("task", {})
+        return {k: task[k] for k in ("id", "task_type", "status", "assignee_id", "business_key", "due_at") if k in task}
+
     return OperatorRegistry(
         {
             "credit.get_exposure": get_exposure,
             "fieldtask.create_task": create_field_task,
             "customer.get_party": get_party,
             "notification.notify": notify,
+            "credit.get_application": get_application,
+            "credit.get_product": get_product,
+            "credit.transition_application": transition_application,
+            "credit.add_opinion": add_opinion,
+            "credit.generate_contract": generate_contract,
+            "credit.sign_contract": sign_contract,
+            "credit.disburse_loan": disburse_loan,
+            "credit.get_loan": get_loan,
+            "credit.create_credit_line": create_credit_line,
+            "customer.get_credit_summary": get_credit_summary,
+            "customer.apply_party_change": apply_party_change,
+            "fieldtask.create_case_task": create_case_task,
         }
     )

@@ -63,6 +63,107 @@ CATALOGUE: dict[str, OperatorSpec] = {
             },
             "Publishes a process.task.reminded-style notice (via the outbox, no call).",
         ),
+        # ---- operators of the credit SOP and the other business models (bpmn/)
+        OperatorSpec(
+            "credit.get_application",
+            {"application_id": Param("str")},
+            "Reads an application with its amount, party, product and opinions (credit.GetApplication).",
+        ),
+        OperatorSpec(
+            "credit.get_product",
+            {"product_id": Param("str")},
+            "Reads a product version: repayment method, frequency, terms (credit.GetProduct).",
+        ),
+        OperatorSpec(
+            "credit.transition_application",
+            {
+                "application_id": Param("str"),
+                "action": Param("str", description="submit, start_review, approve, reject, return, withdraw"),
+                "node": Param("str", required=False, description="the approval node the opinion belongs to"),
+                "comment": Param("str", required=False, description="required by reject and return"),
+            },
+            "Moves an application along its status machine (credit.TransitionApplication).",
+        ),
+        OperatorSpec(
+            "credit.add_opinion",
+            {
+                "application_id": Param("str"),
+                "node": Param("str"),
+                "decision": Param("str", description="approve, reject, return, comment"),
+                "comment": Param("str", required=False),
+            },
+            "Appends an approval opinion to an application (credit.AddApprovalOpinion).",
+        ),
+        OperatorSpec(
+            "credit.generate_contract",
+            {"application_id": Param("str"), "template_code": Param("str")},
+            "Renders the contract of an approved application (credit.GenerateContract).",
+        ),
+        OperatorSpec(
+            "credit.sign_contract",
+            {
+                "contract_id": Param("str"),
+                "content_hash": Param("str", description="the generated contract's SHA-256"),
+                "evidence_ref": Param("str", description="scanned signed copy or e-signature transaction id"),
+                "method": Param("str", required=False, description="manual (default) or electronic"),
+            },
+            "Records the signature of a generated contract (credit.SignContract).",
+        ),
+        OperatorSpec(
+            "credit.disburse_loan",
+            {
+                "application_id": Param("str"),
+                "external_ref": Param("str", description="transfer reference; a repeat returns the same loan"),
+                "disbursed_on": Param("str", required=False),
+            },
+            "Creates the loan of a contracted application (credit.DisburseLoan).",
+        ),
+        OperatorSpec(
+            "credit.get_loan",
+            {"loan_id": Param("str")},
+            "Reads a loan with its DPD, bucket and overdue amount (credit.GetLoan).",
+        ),
+        OperatorSpec(
+            "credit.create_credit_line",
+            {
+                "party_id": Param("str"),
+                "limit": Param("decimal"),
+                "valid_until": Param("str", description="ISO date"),
+                "household_id": Param("str", required=False),
+                "valid_from": Param("str", required=False),
+                "revolving": Param("bool", required=False),
+                "branch_id": Param("str", required=False),
+            },
+            "Grants a credit line (credit.CreateCreditLine).",
+        ),
+        OperatorSpec(
+            "customer.get_credit_summary",
+            {"party_id": Param("str")},
+            "The latest credit-bureau report summary and risk tier of a customer (customer.GetPartyView).",
+        ),
+        OperatorSpec(
+            "customer.apply_party_change",
+            {
+                "change_id": Param("str"),
+                "approved": Param("bool"),
+                "comment": Param("str", required=False),
+            },
+            "Applies or rejects a requested key-data change (customer.ApplyPartyChange).",
+        ),
+        OperatorSpec(
+            "fieldtask.create_case_task",
+            {
+                "task_type": Param("str", description="pre_loan_survey, post_loan_check, overdue_follow_up, visit"),
+                "party_id": Param("str"),
+                "business_key": Param("str", description="the case the completion message correlates on"),
+                "assignee_id": Param("str", required=False),
+                "branch_id": Param("str", required=False),
+                "title": Param("str", required=False),
+                "priority": Param("int", required=False),
+                "due_in_hours": Param("int", required=False),
+            },
+            "Pushes a field task tied to a business key; its completion comes back as a message.",
+        ),
     ]
 }
 
