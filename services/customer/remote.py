@@ -1,62 +1,111 @@
 """The other services the 360° view asks: credit (applications, loans) and fieldtask (open tasks).
 
-Each answer is fetched with no transaction open and a short deadline; a failure becomes
-``SourceUnavailable`` so the view is partial, never an error. The RPC names are the agreed
-ones (``CreditService/ListPartyCredit``, ``FieldTaskService/ListFieldTasks``); while a
-service's contract does not define its request message yet, the request is sent with
-``party_id`` as field 1 (wire-compatible) and the view says which part is missing.
+Typed stubs of the agreed RPCs: credit ``ListApplications`` and ``ListLoans`` filtered by
+``party_id``, fieldtask ``ListFieldTasks`` filtered by the open statuses. The caller's identity
+travels with each call, so the other service applies its own data scope. Each answer is fetched
+with no transaction open and a short deadline; a failure becomes ``SourceUnavailable`` so the
+view is partial, never an error.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-import grpc
-from google.protobuf import json_format
-from google.protobuf.message import Message
-from granary.v1 import credit_pb2, customer_pb2, fieldtask_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+from granary.v1 import credit_pb2, credit_pb2_grpc, fieldtask_pb2, fieldtask_pb2_grpc
 
 from services.common.grpc_client import ServiceChannels, call
 from services.common.grpc_errors import RemoteError
 from services.customer.service import CreditItem, FieldTaskItem, SourceUnavailable
 
-CLOSED_TASK_STATES = frozenset({"completed", "cancelled", "canceled", "expired", "closed", "done"})
 VIEW_DEADLINE_SECONDS = 3.0
+PAGE_SIZE = 200
+# One party has a handful of applications and loans; the cap only bounds a runaway answer.
+MAX_CREDIT_PAGES = 5
+# ListFieldTasks has no party filter: the open tasks the caller may see are scanned for the
+# party's, at most this many pages; beyond it the part is flagged as incomplete.
+MAX_TASK_PAGES = 10
+OPEN_TASK_STATUSES = (
+    fieldtask_pb2.FIELD_TASK_STATUS_NEW,
+    fieldtask_pb2.FIELD_TASK_STATUS_ASSIGNED,
+    fieldtask_pb2.FIELD_TASK_STATUS_ACCEPTED,
+    fieldtask_pb2.FIELD_TASK_STATUS_CHECKED_IN,
+    fieldtask_pb2.FIELD_TASK_STATUS_SUBMITTED,
+)
+
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
 
 
-def _request(module: Any, name: str, party_id: str, **flags: Any) -> Message:
-    request_type = getattr(module, name, None)
-    if request_type is None:
-        # Same wire format as a request whose field 1 is the party id.
-        return customer_pb2.GetPartyContactRequest(party_id=party_id)
-    request = request_type()
-    fields = request_type.DESCRIPTOR.fields_by_name
-    if "party_id" in fields:
-        request.party_id = party_id
-    for key, value in flags.items():
-        if key in fields:
-            setattr(request, key, value)
-    return request  # type: ignore[no-any-return]
+def _stamp(value: Timestamp, present: bool) -> str:
+    return value.ToDatetime().isoformat() + "Z" if present else ""
 
 
-def _flatten(item: dict[str, Any]) -> dict[str, str]:
-    return {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in item.items()}
+def _enum_name(prefix: str, name: str) -> str:
+    return name.removeprefix(prefix).lower()
 
 
-def _items(reply: Message) -> list[tuple[str, dict[str, Any]]]:
-    """(field name, item) for every element of the reply's repeated message fields."""
-    data = json_format.MessageToDict(reply, preserving_proto_field_name=True)
-    found: list[tuple[str, dict[str, Any]]] = []
-    for name, value in data.items():
-        if isinstance(value, list):
-            found.extend((name, v) for v in value if isinstance(v, dict))
-    return found
+def application_item(app: credit_pb2.Application) -> CreditItem:
+    return CreditItem(
+        kind="application",
+        id=app.id,
+        status=app.status,
+        amount=app.amount,
+        details={
+            "product_id": app.product_id,
+            "product_code": app.product_code,
+            "term_months": str(app.term_months),
+            "purpose": app.purpose,
+            "guarantee_method": app.guarantee_method,
+            "household_id": app.household_id,
+            "branch_id": app.branch_id,
+            "managing_officer_id": app.managing_officer_id,
+            "created_at": _stamp(app.created_at, app.HasField("created_at")),
+            "updated_at": _stamp(app.updated_at, app.HasField("updated_at")),
+        },
+    )
 
 
-def _singular(name: str) -> str:
-    return name[:-1] if name.endswith("s") else name
+def loan_item(loan: credit_pb2.Loan) -> CreditItem:
+    return CreditItem(
+        kind="loan",
+        id=loan.id,
+        status=loan.status,
+        amount=loan.principal,
+        details={
+            "application_id": loan.application_id,
+            "product_id": loan.product_id,
+            "outstanding_principal": loan.outstanding_principal,
+            "overdue_amount": loan.overdue_amount,
+            "dpd": str(loan.dpd),
+            "bucket": loan.bucket,
+            "classification": loan.classification,
+            "annual_rate": loan.annual_rate,
+            "term_months": str(loan.term_months),
+            "disbursed_on": loan.disbursed_on,
+            "maturity_date": loan.maturity_date,
+            "branch_id": loan.branch_id,
+            "managing_officer_id": loan.managing_officer_id,
+        },
+    )
+
+
+def field_task_item(task: fieldtask_pb2.FieldTask) -> FieldTaskItem:
+    return FieldTaskItem(
+        id=task.id,
+        task_type=_enum_name("FIELD_TASK_TYPE_", fieldtask_pb2.FieldTaskType.Name(task.task_type)),
+        status=_enum_name("FIELD_TASK_STATUS_", fieldtask_pb2.FieldTaskStatus.Name(task.status)),
+        details={
+            "title": task.title,
+            "assignee_id": task.assignee_id,
+            "branch_id": task.branch_id,
+            "priority": str(task.priority),
+            "due_at": _stamp(task.due_at, task.HasField("due_at")),
+            "origin": task.origin,
+            "business_key": task.business_key,
+        },
+    )
 
 
 class RemoteViewSources:
@@ -64,55 +113,62 @@ class RemoteViewSources:
         self._channels = channels
         self._address_of = address_of
 
-    async def _call(self, service: str, method: str, request: Message, response_type: Any) -> Message:
-        channel = self._channels.channel(self._address_of(service))
-        rpc = channel.unary_unary(
-            f"/granary.v1.{method}",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=(response_type.FromString if response_type is not None else (lambda b: b)),
-        )
+    def _credit(self) -> credit_pb2_grpc.CreditServiceStub:
+        return self._channels.stub(self._address_of("credit"), credit_pb2_grpc.CreditServiceStub)
+
+    def _fieldtask(self) -> fieldtask_pb2_grpc.FieldTaskServiceStub:
+        return self._channels.stub(self._address_of("fieldtask"), fieldtask_pb2_grpc.FieldTaskServiceStub)
+
+    @staticmethod
+    async def _ask(service: str, method: Callable[..., Awaitable[ResponseT]], request: RequestT) -> ResponseT:
         try:
-            reply = await call(lambda r: rpc(r, timeout=VIEW_DEADLINE_SECONDS), request)
+            return await call(lambda r: method(r, timeout=VIEW_DEADLINE_SECONDS), request)
         except RemoteError as exc:
-            raise SourceUnavailable(f"{service} service: {exc.status}") from None
-        except grpc.RpcError as exc:  # pragma: no cover - call() converts aio errors
-            raise SourceUnavailable(f"{service} service: {exc}") from None
-        if response_type is None:
-            raise SourceUnavailable(f"{service} service: {method} is not in the contract yet")
-        return reply  # type: ignore[no-any-return]
+            raise SourceUnavailable(f"{service} service: {exc.status} {exc.message}".strip()) from None
 
     async def party_credit(self, party_id: str) -> list[CreditItem]:
-        reply = await self._call(
-            "credit",
-            "CreditService/ListPartyCredit",
-            _request(credit_pb2, "ListPartyCreditRequest", party_id),
-            getattr(credit_pb2, "ListPartyCreditResponse", None),
-        )
-        return [
-            CreditItem(
-                kind=_singular(name),
-                id=str(item.get("id") or item.get(f"{_singular(name)}_id", "")),
-                status=str(item.get("status", "")),
-                amount=str(item.get("amount") or item.get("principal") or item.get("outstanding") or ""),
-                details=_flatten(item),
+        stub = self._credit()
+        items: list[CreditItem] = []
+        token = ""
+        for _ in range(MAX_CREDIT_PAGES):
+            apps = await self._ask(
+                "credit",
+                stub.ListApplications,
+                credit_pb2.ListApplicationsRequest(party_id=party_id, page_size=PAGE_SIZE, page_token=token),
             )
-            for name, item in _items(reply)
-        ]
+            items.extend(application_item(a) for a in apps.applications if a.party_id == party_id)
+            token = apps.next_page_token
+            if not token:
+                break
+        token = ""
+        for _ in range(MAX_CREDIT_PAGES):
+            loans = await self._ask(
+                "credit",
+                stub.ListLoans,
+                credit_pb2.ListLoansRequest(party_id=party_id, page_size=PAGE_SIZE, page_token=token),
+            )
+            items.extend(loan_item(loan) for loan in loans.loans if loan.party_id == party_id)
+            token = loans.next_page_token
+            if not token:
+                break
+        return items
 
     async def open_field_tasks(self, party_id: str) -> list[FieldTaskItem]:
-        reply = await self._call(
-            "fieldtask",
-            "FieldTaskService/ListFieldTasks",
-            _request(fieldtask_pb2, "ListFieldTasksRequest", party_id, open_only=True),
-            getattr(fieldtask_pb2, "ListFieldTasksResponse", None),
-        )
-        tasks = [
-            FieldTaskItem(
-                id=str(item.get("id") or item.get("task_id", "")),
-                task_type=str(item.get("task_type", "")),
-                status=str(item.get("status", "")),
-                details=_flatten(item),
+        stub = self._fieldtask()
+        found: list[FieldTaskItem] = []
+        token = ""
+        for _ in range(MAX_TASK_PAGES):
+            reply = await self._ask(
+                "fieldtask",
+                stub.ListFieldTasks,
+                fieldtask_pb2.ListFieldTasksRequest(
+                    statuses=list(OPEN_TASK_STATUSES), page_size=PAGE_SIZE, page_token=token
+                ),
             )
-            for _name, item in _items(reply)
-        ]
-        return [t for t in tasks if t.status.lower().removeprefix("task_status_") not in CLOSED_TASK_STATES]
+            found.extend(field_task_item(t) for t in reply.tasks if t.party_id == party_id)
+            token = reply.next_page_token
+            if not token:
+                return found
+        raise SourceUnavailable(
+            f"fieldtask service: more than {MAX_TASK_PAGES * PAGE_SIZE} open tasks in scope and no party filter"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -1196,14 +1197,18 @@ async def get_party_view(
             consents=await uow.parties.consents(party.id),
             interactions=await uow.parties.interactions(party.id, limit),
         )
-    try:
-        view.credit = await sources.party_credit(party.id)
-    except SourceUnavailable as exc:
-        view.missing["credit"] = str(exc)
-    try:
-        view.field_tasks = await sources.open_field_tasks(party.id)
-    except SourceUnavailable as exc:
-        view.missing["fieldtask"] = str(exc)
+    credit, tasks = await asyncio.gather(
+        sources.party_credit(party.id), sources.open_field_tasks(party.id), return_exceptions=True
+    )
+    for part, outcome in (("credit", credit), ("fieldtask", tasks)):
+        if isinstance(outcome, SourceUnavailable):
+            view.missing[part] = str(outcome)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+    if isinstance(credit, list):
+        view.credit = credit
+    if isinstance(tasks, list):
+        view.field_tasks = tasks
     return view
 
 

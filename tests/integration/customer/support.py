@@ -10,9 +10,9 @@ from openpyxl import Workbook
 from stdnum.cn import ric
 
 from services.common.grpc_client import ServiceChannels, call
-from services.common.identity import ServiceIdentity, TokenSigner
+from services.common.identity import Caller, ServiceIdentity, TokenSigner
 from services.common.runtime import ServiceHost
-from tests.integration.conftest import PASSWORD, Org
+from tests.integration.conftest import PASSWORD, Org, caller_for
 
 
 def resident_id(county: str, birth: str, seq: str) -> str:
@@ -58,3 +58,18 @@ def workbook(rows: list[list[Any]], merges: list[str] = ()) -> bytes:  # type: i
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+async def remote_call(host: ServiceHost, stub_type: Any, rpc: str, request: Any, caller: Caller) -> Any:
+    """Calls another service's gRPC API as ``caller`` (a staff member or a service)."""
+    signer = TokenSigner(host.settings.platform.require_jwt_secret())
+    channels = ServiceChannels(default_timeout=20, fallback_caller=ServiceIdentity(signer, "test-system"))
+    try:
+        stub = channels.stub(f"127.0.0.1:{host.port}", stub_type)
+        return await call(getattr(stub, rpc), request, caller=caller)
+    finally:
+        await channels.close()
+
+
+def staff_caller(host: ServiceHost, user_id: str, roles: list[str], branch_id: str) -> Caller:
+    return caller_for(TokenSigner(host.settings.platform.require_jwt_secret()), user_id, roles, branch_id)

@@ -297,6 +297,9 @@ async def test_view_with_the_credit_service_stopped_is_partial_and_flagged(start
         view = reply.json()
         assert view["partial"] is True
         assert {m["part"] for m in view["missing"]} == {"credit", "fieldtask"}
+        reasons = {m["part"]: m["reason"] for m in view["missing"]}
+        assert reasons["credit"].startswith("credit service: UNAVAILABLE")
+        assert reasons["fieldtask"].startswith("fieldtask service: UNAVAILABLE")
         assert view["credit"] == [] and view["open_field_tasks"] == []
         # what this service owns is all there
         assert view["party"]["name"] == "王建国"
