@@ -880,6 +880,9 @@ async def fire_due_timers(*, uow: ProcessUnitOfWork, specs_cache: SpecCache, lim
                     # Many missed repetitions of a reminder collapse into one per pass.
                     (step.escalated_nodes if timer.interrupting else step.reminded_nodes).add(timer.attached_to)
                 _history(uow.processes, row.id, timer.task_id, timer.node_id, "timer.fired", "system", now)
+            skipped = engine.collapse_missed_cycles(wf, now)
+            if skipped:
+                _history(uow.processes, row.id, "", "", "timer.collapsed", "system", now, comment=f"{skipped} missed")
             run_step(uow, row, wf, lambda w=wf: engine.advance(w), now)
             await _save(uow, row, wf, specs, step, now)
             if row.next_due_at is not None and as_utc(row.next_due_at) <= now:

@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -49,10 +49,21 @@ from services.process.domain import sandbox
 # loop, a multi-instance task) raises an incident instead of degrading silently.
 MAX_NODE_ACTIVATIONS = 100
 MAX_TASKS = 5_000
+# Automatic steps (gateways, scripts, events) one advance may take before it stops: a loop of
+# gateways and scripts without a waiting point would otherwise never return.
+MAX_STEPS_PER_ADVANCE = 5_000
+# SpiffWorkflow walks the task tree only 1,000 levels deep: a task below that is invisible and
+# the instance would look completed. Every step of a loop adds a level, so a path this deep
+# stops with an incident well before.
+MAX_TASK_DEPTH = 900
 
 
 class GuardExceeded(Exception):
     """The instance hit a loop or size cap; the service raises an incident."""
+
+    def __init__(self, message: str, task: Any = None) -> None:
+        super().__init__(message)
+        self.task = task
 
 
 # ---------------------------------------------------------------- sandboxed script engine
@@ -85,6 +96,18 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
 class SandboxScriptEngine(PythonScriptEngine):
     def __init__(self) -> None:
         super().__init__(environment=SandboxEnvironment())
+
+    def evaluate(self, task: Any, expression: str, external_context: Any = None) -> Any:
+        value = super().evaluate(task, expression, external_context)
+        spec = task.task_spec
+        if isinstance(spec, MultiInstanceTask) and expression == getattr(spec, "cardinality", None):
+            # Checked before the engine creates one child per instance (10**9 would never end).
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_NODE_ACTIVATIONS:
+                raise GuardExceeded(
+                    f"multi-instance cardinality {value!r} of {_node_id(task)} is outside 0..{MAX_NODE_ACTIVATIONS}",
+                    task,
+                )
+        return value
 
     def validate(self, expression: str) -> None:
         # The DMN engine asks whether a cell parses on its own (else it prefixes the input).
@@ -352,25 +375,54 @@ def error_tasks(workflow: BpmnWorkflow) -> list[str]:
 # ---------------------------------------------------------------- steps
 
 
+def _is_activity(spec: Any) -> bool:
+    return isinstance(spec, (UserTask, ServiceTask)) or type(spec).__name__ in ("ScriptTask", "BusinessRuleTask")
+
+
+def _activations(workflow: BpmnWorkflow) -> Counter[str]:
+    return Counter(t.task_spec.name for t in workflow.tasks.values() if _is_activity(t.task_spec))
+
+
+def _too_often(name: str, count: int, task: Any = None) -> GuardExceeded:
+    return GuardExceeded(
+        f"node {name} was entered {count} times (limit {MAX_NODE_ACTIVATIONS}): a loop without end?", task
+    )
+
+
 def _check_guards(workflow: BpmnWorkflow) -> None:
     if len(workflow.tasks) > MAX_TASKS:
         raise GuardExceeded(f"the instance has more than {MAX_TASKS} tasks")
-    counts = Counter(
-        t.task_spec.name
-        for t in workflow.tasks.values()
-        if isinstance(t.task_spec, (UserTask, ServiceTask))
-        or type(t.task_spec).__name__ in ("ScriptTask", "BusinessRuleTask")
-    )
-    for name, count in counts.items():
+    for name, count in _activations(workflow).items():
         if count > MAX_NODE_ACTIVATIONS:
-            raise GuardExceeded(
-                f"node {name} was entered {count} times (limit {MAX_NODE_ACTIVATIONS}): a loop without end?"
-            )
+            raise _too_often(name, count)
 
 
 def advance(workflow: BpmnWorkflow) -> None:
+    """Runs the automatic steps until the instance waits; loops are stopped by the guards."""
+    entered = TaskState.COMPLETED | TaskState.STARTED | TaskState.ERROR
+    counts = Counter(t.task_spec.name for t in workflow.get_tasks(state=entered) if _is_activity(t.task_spec))
+    steps = 0
+
+    def will_run(task: Any) -> None:
+        nonlocal steps
+        steps += 1
+        if steps > MAX_STEPS_PER_ADVANCE:
+            raise GuardExceeded(
+                f"more than {MAX_STEPS_PER_ADVANCE} automatic steps without a waiting point: a loop without end?",
+                task,
+            )
+        if task.depth > MAX_TASK_DEPTH:
+            raise GuardExceeded(
+                f"the instance's path is {task.depth} steps deep (limit {MAX_TASK_DEPTH}): too many loop rounds",
+                task,
+            )
+        if _is_activity(task.task_spec):
+            counts[task.task_spec.name] += 1
+            if counts[task.task_spec.name] > MAX_NODE_ACTIVATIONS:
+                raise _too_often(task.task_spec.name, counts[task.task_spec.name], task)
+
     workflow.refresh_timers()
-    workflow.do_engine_steps()
+    workflow.do_engine_steps(will_complete_task=will_run)
     _check_guards(workflow)
 
 
@@ -441,6 +493,38 @@ def is_completed(workflow: BpmnWorkflow) -> bool:
 
 def due_timers(workflow: BpmnWorkflow, now: datetime) -> list[TimerView]:
     return [t for t in waiting_timers(workflow) if t.due_at <= now]
+
+
+def collapse_missed_cycles(workflow: BpmnWorkflow, now: datetime) -> int:
+    """Skips the repetitions of cycle timers that fell due while nobody was running.
+
+    SpiffWorkflow catches a late cycle timer up one repetition per refresh (``next`` advances
+    by one interval each time), so a reminder every hour missed during a night's downtime
+    would fire a dozen times in a row. Here every due cycle timer is moved to its latest
+    missed repetition, so the next refresh fires it once and schedules the following one in
+    the future. Returns how many repetitions were skipped.
+    """
+    skipped = 0
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        if not isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+            continue
+        value = task.internal_data.get("event_value")
+        if not isinstance(value, dict) or value.get("cycles", 0) == 0:
+            continue
+        interval = float(value.get("duration") or 0)
+        due = TimerEventDefinition.get_datetime(str(value["next"]))
+        if interval <= 0 or due > now:
+            continue
+        missed = int((now - due).total_seconds() // interval)  # repetitions due before the latest one
+        if value["cycles"] > 0:
+            missed = min(missed, value["cycles"] - 1)
+        if missed <= 0:
+            continue
+        value["next"] = (due + timedelta(seconds=interval * missed)).isoformat()
+        if value["cycles"] > 0:
+            value["cycles"] -= missed
+        skipped += missed
+    return skipped
 
 
 def node_titles(specs: VersionSpecs) -> dict[str, str]:

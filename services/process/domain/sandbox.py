@@ -31,6 +31,7 @@ DEFAULT_STEP_BUDGET = 100_000
 MAX_SEQUENCE = 10_000
 MAX_STRING = 100_000
 MAX_EXPONENT = 1_000
+MAX_INT_BITS = 4_096  # about 1,200 digits: far beyond any amount, far below a slow number
 MAX_SOURCE = 20_000
 
 
@@ -111,6 +112,9 @@ _DECIMAL_METHODS = frozenset("quantize is_zero copy_abs".split())
 _DATE_METHODS = frozenset("isoformat weekday date".split())
 _DATE_ATTRIBUTES = frozenset("year month day hour minute second days seconds".split())
 ALLOWED_METHODS = _STR_METHODS | _LIST_METHODS | _DICT_METHODS | _DECIMAL_METHODS | _DATE_METHODS
+
+
+_DICT_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
 
 
 def _methods_for(value: Any) -> frozenset[str]:
@@ -198,6 +202,8 @@ def _parse(source: str, mode: str) -> ast.AST:
         return ast.parse(source.strip() if mode == "eval" else source, mode=mode)
     except SyntaxError as exc:
         raise SandboxError(f"syntax error: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise SandboxError("the expression is nested too deeply") from None
 
 
 def check(source: str, *, script: bool = False) -> None:
@@ -255,6 +261,8 @@ _CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
 
 
 def _size_ok(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        raise SandboxError(f"a number larger than {MAX_INT_BITS} bits")
     if isinstance(value, str) and len(value) > MAX_STRING:
         raise SandboxError(f"a string longer than {MAX_STRING} characters")
     if isinstance(value, (list, tuple, dict, set)) and len(value) > MAX_SEQUENCE:
@@ -326,7 +334,7 @@ class _Interpreter:
             raise SandboxError(f"'{_describe(node)}' is not allowed in process models")
 
     def iterate(self, value: Any) -> Iterable[Any]:
-        if not isinstance(value, (list, tuple, dict, set, str, range, enumerate, zip)):
+        if not isinstance(value, (list, tuple, dict, set, str, range, enumerate, zip, *_DICT_VIEWS)):
             raise SandboxError(f"cannot iterate over {type(value).__name__}")
         for item in value:
             self.tick()
@@ -359,6 +367,14 @@ class _Interpreter:
             raise SandboxError(f"the operator {type(op).__name__} is not allowed")
         if isinstance(op, ast.Pow) and isinstance(right, (int, float, Decimal)) and abs(right) > MAX_EXPONENT:
             raise SandboxError(f"exponent larger than {MAX_EXPONENT}")
+        if isinstance(op, ast.Pow) and isinstance(left, int) and isinstance(right, int) and right > 0:
+            if left.bit_length() * right > MAX_INT_BITS:
+                raise SandboxError(f"a power larger than {MAX_INT_BITS} bits")
+        if isinstance(op, ast.Mult) and isinstance(left, int) and isinstance(right, int):
+            if left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
+                raise SandboxError(f"a product larger than {MAX_INT_BITS} bits")
+        if isinstance(op, ast.Mod) and isinstance(left, (str, bytes)):
+            raise SandboxError("string formatting with '%' is not allowed; use f-strings")
         if isinstance(op, ast.Mult):
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SEQUENCE * 10:
@@ -367,7 +383,12 @@ class _Interpreter:
             right = _to_decimal(right)
         if isinstance(right, Decimal) and isinstance(left, float):
             left = _to_decimal(left)
-        return _size_ok(fn(left, right))
+        try:
+            return _size_ok(fn(left, right))
+        except SandboxError:
+            raise
+        except (TypeError, ValueError, ArithmeticError, MemoryError) as exc:
+            raise SandboxError(f"{type(op).__name__}: {exc}") from None
 
     def eval(self, node: ast.AST) -> Any:
         self.tick()
@@ -507,8 +528,31 @@ class _Interpreter:
             target = self.eval(func.value)
             if func.attr.startswith("_") or func.attr not in _methods_for(target):
                 raise SandboxError(f"the method {func.attr!r} is not allowed on {type(target).__name__}")
-            return _size_ok(getattr(target, func.attr)(*args, **kwargs))
+            if isinstance(target, str):
+                _string_result_ok(target, func.attr, args)
+            try:
+                result = getattr(target, func.attr)(*args, **kwargs)
+            except SandboxError:
+                raise
+            except (TypeError, ValueError, ArithmeticError, KeyError, IndexError, AttributeError) as exc:
+                raise SandboxError(f"{func.attr}(): {exc}") from None
+            _size_ok(target)  # a list or dict grown in place (x.extend(x) doubles it)
+            return _size_ok(result)
         raise SandboxError("only named functions and whitelisted methods may be called")
+
+
+def _string_result_ok(target: str, method: str, args: list[Any]) -> None:
+    """Bounds a string method's result before it is built (``s.replace("", s)`` squares it)."""
+    size = len(target)
+    if method == "zfill" and args and isinstance(args[0], int):
+        size = args[0]
+    elif method == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        size = len(target) + (target.count(args[0]) if args[0] else len(target) + 1) * len(args[1])
+    elif method == "join" and args and isinstance(args[0], (list, tuple)):
+        items = args[0]
+        size = sum(len(i) if isinstance(i, str) else 0 for i in items) + len(target) * max(0, len(items) - 1)
+    if size > MAX_STRING:
+        raise SandboxError(f"{method}() would build a string longer than {MAX_STRING} characters")
 
 
 def _as_load(target: ast.expr) -> ast.expr:
@@ -520,7 +564,10 @@ def evaluate(source: str, variables: Mapping[str, Any], *, budget: int = DEFAULT
     """Evaluates an expression against the variables (not changed)."""
     tree = _parse(source, "eval")
     assert isinstance(tree, ast.Expression)
-    return _Interpreter(dict(variables), budget).eval(tree.body)
+    try:
+        return _Interpreter(dict(variables), budget).eval(tree.body)
+    except RecursionError:
+        raise SandboxError("the expression is nested too deeply") from None
 
 
 def execute(source: str, variables: dict[str, Any], *, budget: int = DEFAULT_STEP_BUDGET) -> None:
@@ -531,6 +578,8 @@ def execute(source: str, variables: dict[str, Any], *, budget: int = DEFAULT_STE
         _Interpreter(variables, budget).run(tree.body)
     except (_Break, _Continue):
         raise SandboxError("'break' or 'continue' outside a loop") from None
+    except RecursionError:
+        raise SandboxError("the script is nested too deeply") from None
 
 
 def safe_number(value: Any) -> bool:

@@ -45,9 +45,12 @@ def multi_instance(cardinality: str, completion: str, *, output: str = "votes", 
     )
 
 
+QUOTE = {'"': "&quot;"}
+
+
 def service(node_id: str, operator: str, params: dict[str, tuple[str, str]], result: str = "result") -> str:
     parameters = "".join(
-        f'<spiffworkflow:parameter id="{k}" type="{t}" value="{escape(v)}"/>' for k, (t, v) in params.items()
+        f'<spiffworkflow:parameter id="{k}" type="{t}" value="{escape(v, QUOTE)}"/>' for k, (t, v) in params.items()
     )
     return (
         f'<bpmn:serviceTask id="{node_id}" name="{node_id}"><bpmn:extensionElements>'
