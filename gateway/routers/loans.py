@@ -10,7 +10,7 @@ from granary.v1 import credit_pb2
 from pydantic import BaseModel, Field
 
 from gateway.auth import CurrentUser, RequireRoles
-from gateway.routers import applications, credit_lines, products, village_campaigns
+from gateway.routers import applications, credit_lines, portfolio, products, village_campaigns
 from gateway.routers.applications import as_dict
 from services.common.grpc_client import call
 
@@ -249,5 +249,6 @@ for _router in (
     router,
     contracts,
     operations,
+    portfolio.router,
 ):
     credit_api.include_router(_router)

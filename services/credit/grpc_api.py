@@ -13,6 +13,7 @@ from granary.v1 import credit_pb2, credit_pb2_grpc
 from services.common.identity import require_caller
 from services.common.timestamps import to_timestamp
 from services.credit import service
+from services.credit.domain import portfolio
 from services.credit.domain.product import method_from_column
 from services.credit.domain.schedule import Installment as ScheduleInstallment
 from services.credit.domain.schedule import Schedule
@@ -445,6 +446,68 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
             completed=result.completed,
             events_emitted=result.events_emitted,
         )
+
+    # ------------------------------------------------------------------ portfolio
+
+    async def GetPortfolioSummary(
+        self, request: credit_pb2.GetPortfolioSummaryRequest, context: Context
+    ) -> credit_pb2.GetPortfolioSummaryResponse:
+        summary = await service.get_portfolio_summary(
+            uow=self._uow(),
+            caller=require_caller(),
+            branch_id=request.branch_id,
+            from_date=request.from_date,
+            to_date=request.to_date,
+            policy=self._policy,
+        )
+        return portfolio_to_proto(summary)
+
+
+def _slice(s: portfolio.Slice) -> credit_pb2.PortfolioSlice:
+    return credit_pb2.PortfolioSlice(
+        key=s.key,
+        label=s.label,
+        loans=s.loans,
+        outstanding=_amount(s.outstanding),
+        overdue_outstanding=_amount(s.overdue_outstanding),
+        par30_outstanding=_amount(s.par_outstanding),
+        overdue_rate=str(s.overdue_rate),
+        par30=str(s.par30),
+    )
+
+
+def portfolio_to_proto(summary: portfolio.PortfolioSummary) -> credit_pb2.GetPortfolioSummaryResponse:
+    return credit_pb2.GetPortfolioSummaryResponse(
+        business_date=summary.business_date.isoformat(),
+        branch_id=summary.branch_id,
+        from_date=summary.start.isoformat() if summary.start else "",
+        to_date=summary.end.isoformat() if summary.end else "",
+        total=_slice(summary.total),
+        by_product=[_slice(s) for s in summary.by_product],
+        by_branch=[_slice(s) for s in summary.by_branch],
+        by_bucket=[_slice(s) for s in summary.by_bucket],
+        by_classification=[_slice(s) for s in summary.by_classification],
+        officers=[
+            credit_pb2.OfficerFigures(
+                officer_id=o.officer_id,
+                branch_id=o.branch_id,
+                applications=o.applications,
+                approved=o.approved,
+                rejected=o.rejected,
+                pass_rate=str(o.pass_rate),
+                disbursed_loans=o.disbursed_loans,
+                disbursed_amount=_amount(o.disbursed_amount),
+                active_loans=o.active_loans,
+                outstanding=_amount(o.outstanding),
+                overdue_rate=str(o.overdue_rate),
+            )
+            for o in summary.officers
+        ],
+        disbursed_by_month=[
+            credit_pb2.MonthFigures(month=m.month, loans=m.loans, amount=_amount(m.amount))
+            for m in summary.disbursed_by_month
+        ],
+    )
 
 
 def _amount(value: Decimal) -> str:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.credit.domain.portfolio import (
+    PAR_DAYS,
+    PASSED_STATUSES,
+    REJECTED_STATUSES,
+    ApplicationCounts,
+    DisbursementCounts,
+    LoanAggregate,
+)
 from services.credit.models import (
     ApplicationRow,
     ApprovalOpinionRow,
@@ -272,3 +280,96 @@ class CalendarRepository:
 
     async def cob_run(self, business_date: date) -> CobRunRow | None:
         return await self._session.get(CobRunRow, business_date)
+
+
+class PortfolioRepository:
+    """Set-based sums for dashboards: the database groups, Python only names and orders."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def loan_aggregates(
+        self, *group_by: Any, branch_id: str | None
+    ) -> list[tuple[tuple[str, ...], LoanAggregate]]:
+        """Active loans grouped by ``group_by`` columns: (group values, sums)."""
+        stmt = select(
+            *group_by,
+            func.count(),
+            func.coalesce(func.sum(LoanRow.outstanding_principal), 0),
+            func.coalesce(func.sum(case((LoanRow.dpd >= 1, LoanRow.outstanding_principal), else_=0)), 0),
+            func.coalesce(func.sum(case((LoanRow.dpd > PAR_DAYS, LoanRow.outstanding_principal), else_=0)), 0),
+        ).where(LoanRow.status == "active")
+        if branch_id is not None:
+            stmt = stmt.where(LoanRow.branch_id == branch_id)
+        if group_by:
+            stmt = stmt.group_by(*group_by)
+        width = len(group_by)
+        result = []
+        for row in (await self._session.execute(stmt)).all():
+            keys = tuple(str(v) for v in row[:width])
+            count, outstanding, overdue, par = row[width:]
+            result.append(
+                (keys, LoanAggregate("|".join(keys), int(count), Decimal(outstanding), Decimal(overdue), Decimal(par)))
+            )
+        return result
+
+    async def product_names(self) -> dict[str, tuple[str, str]]:
+        """product id → (code, name of the latest version of that code)."""
+        rows = (
+            await self._session.execute(select(ProductRow.id, ProductRow.code, ProductRow.name, ProductRow.version))
+        ).all()
+        latest: dict[str, tuple[int, str]] = {}
+        for r in rows:
+            if r.code not in latest or r.version > latest[r.code][0]:
+                latest[r.code] = (r.version, r.name)
+        return {r.id: (r.code, latest[r.code][1]) for r in rows}
+
+    async def application_counts(
+        self, *, branch_id: str | None, start: date | None, end: date | None
+    ) -> list[ApplicationCounts]:
+        """Non-draft applications per (officer, branch) created in [start, end] (UTC dates)."""
+        stmt = select(
+            ApplicationRow.managing_officer_id,
+            ApplicationRow.branch_id,
+            func.count(),
+            func.coalesce(func.sum(case((ApplicationRow.status.in_(PASSED_STATUSES), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((ApplicationRow.status.in_(REJECTED_STATUSES), 1), else_=0)), 0),
+        ).where(ApplicationRow.status != "draft")
+        if branch_id is not None:
+            stmt = stmt.where(ApplicationRow.branch_id == branch_id)
+        if start is not None:
+            stmt = stmt.where(ApplicationRow.created_at >= datetime.combine(start, time(), UTC))
+        if end is not None:
+            stmt = stmt.where(ApplicationRow.created_at < datetime.combine(end + timedelta(days=1), time(), UTC))
+        stmt = stmt.group_by(ApplicationRow.managing_officer_id, ApplicationRow.branch_id)
+        return [
+            ApplicationCounts(r[0], r[1], int(r[2]), int(r[3]), int(r[4]))
+            for r in (await self._session.execute(stmt)).all()
+        ]
+
+    def _disbursed(self, stmt: Any, branch_id: str | None, start: date | None, end: date | None) -> Any:
+        if branch_id is not None:
+            stmt = stmt.where(LoanRow.branch_id == branch_id)
+        if start is not None:
+            stmt = stmt.where(LoanRow.disbursed_on >= start)
+        if end is not None:
+            stmt = stmt.where(LoanRow.disbursed_on <= end)
+        return stmt
+
+    async def disbursement_counts(
+        self, *, branch_id: str | None, start: date | None, end: date | None
+    ) -> list[DisbursementCounts]:
+        stmt = select(
+            LoanRow.managing_officer_id, LoanRow.branch_id, func.count(), func.coalesce(func.sum(LoanRow.principal), 0)
+        )
+        stmt = self._disbursed(stmt, branch_id, start, end).group_by(LoanRow.managing_officer_id, LoanRow.branch_id)
+        return [
+            DisbursementCounts(r[0], r[1], int(r[2]), Decimal(r[3])) for r in (await self._session.execute(stmt)).all()
+        ]
+
+    async def disbursement_days(
+        self, *, branch_id: str | None, start: date | None, end: date | None
+    ) -> list[tuple[date, int, Decimal]]:
+        stmt = select(LoanRow.disbursed_on, func.count(), func.coalesce(func.sum(LoanRow.principal), 0))
+        stmt = self._disbursed(stmt, branch_id, start, end).group_by(LoanRow.disbursed_on)
+        return [(r[0], int(r[1]), Decimal(r[2])) for r in (await self._session.execute(stmt)).all()]

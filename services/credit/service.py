@@ -27,7 +27,7 @@ from services.common.errors import (
 from services.common.identity import Caller
 from services.common.pagination import decode_cursor, encode_cursor, page_size
 from services.common.uow import UnitOfWork
-from services.credit.domain import delinquency
+from services.credit.domain import delinquency, portfolio
 from services.credit.domain.application import (
     EVENT_FOR_STATUS,
     OPINION_DECISIONS,
@@ -75,6 +75,7 @@ from services.credit.repository import (
     ContractRepository,
     LineRepository,
     LoanRepository,
+    PortfolioRepository,
     ProductRepository,
 )
 
@@ -90,6 +91,7 @@ REVERSERS = ("supervisor", "president", "admin", "system")
 OVERRIDE_REQUESTERS = ("officer", "supervisor", "president", "risk_director", "admin")
 OVERRIDE_APPROVERS = ("risk_director", "admin")
 OPERATORS = ("admin", "system")
+PORTFOLIO_READERS = ("officer", "supervisor", "president", "risk_director", "auditor", "admin", "system")
 _ROLE_PREFERENCE = (
     "risk_director",
     "president",
@@ -127,6 +129,10 @@ class CreditUnitOfWork(UnitOfWork):
     @property
     def calendar(self) -> CalendarRepository:
         return CalendarRepository(self.session)
+
+    @property
+    def portfolio(self) -> PortfolioRepository:
+        return PortfolioRepository(self.session)
 
 
 class ProductNotFound(NotFound):
@@ -1723,6 +1729,86 @@ async def run_close_of_business(
         result.loans_processed += len(loans)
         result.events_emitted += emitted
         batches += 1
+
+
+# --------------------------------------------------------------------------- portfolio
+
+
+def _empty_summary(
+    today: date, branch_id: str, start: date | None, end: date | None, edges: tuple[int, ...]
+) -> portfolio.PortfolioSummary:
+    return portfolio.PortfolioSummary(
+        business_date=today,
+        branch_id=branch_id,
+        start=start,
+        end=end,
+        total=portfolio.merge("total", "合计", []),
+        by_bucket=portfolio.slices([], order=portfolio.bucket_order(edges)),
+        by_classification=portfolio.class_slices([], delinquency.CLASS_LABELS),
+        disbursed_by_month=portfolio.by_month([], start, end),
+    )
+
+
+async def get_portfolio_summary(
+    *,
+    uow: CreditUnitOfWork,
+    caller: Caller,
+    branch_id: str,
+    from_date: str,
+    to_date: str,
+    policy: CobPolicy | None = None,
+) -> portfolio.PortfolioSummary:
+    """Dashboard figures within the caller's branch scope (definitions in domain/portfolio.py).
+
+    Stock figures (outstanding, buckets, classes, PAR30) are as of the last close of business;
+    flow figures (intake, pass rate, disbursed) are limited to [from_date, to_date] when given.
+    """
+    _require(caller, PORTFOLIO_READERS, "read portfolio figures")
+    start = parse_date("from_date", from_date)
+    end = parse_date("to_date", to_date)
+    if start and end and end < start:
+        raise InvalidArgument.for_field("to_date", f"must not be before from_date ({start.isoformat()})")
+    scope = _scope(caller)
+    wanted = branch_id.strip()
+    # Another branch's figures look like those of a branch without loans.
+    hidden = bool(wanted and scope is not None and wanted != scope)
+    branch = wanted or scope
+    edges = (policy or CobPolicy()).bucket_edges
+    async with uow:
+        today = await _business_date(uow)
+        if hidden:
+            return _empty_summary(today, wanted, start, end, edges)
+        repo = uow.portfolio
+        total = (await repo.loan_aggregates(branch_id=branch))[0][1]
+        products = await repo.product_names()
+        per_product = [a for _, a in await repo.loan_aggregates(LoanRow.product_id, branch_id=branch)]
+        per_branch = [a for _, a in await repo.loan_aggregates(LoanRow.branch_id, branch_id=branch)]
+        per_bucket = [a for _, a in await repo.loan_aggregates(LoanRow.bucket, branch_id=branch)]
+        per_class = [a for _, a in await repo.loan_aggregates(LoanRow.classification, branch_id=branch)]
+        books = [
+            (keys[0], keys[1], a)
+            for keys, a in await repo.loan_aggregates(LoanRow.managing_officer_id, LoanRow.branch_id, branch_id=branch)
+        ]
+        intake = await repo.application_counts(branch_id=branch, start=start, end=end)
+        disbursed = await repo.disbursement_counts(branch_id=branch, start=start, end=end)
+        days = await repo.disbursement_days(branch_id=branch, start=start, end=end)
+    return portfolio.PortfolioSummary(
+        business_date=today,
+        branch_id=branch or "",
+        start=start,
+        end=end,
+        total=portfolio.merge("total", "合计", [total]),
+        by_product=portfolio.slices(
+            per_product,
+            group={pid: code for pid, (code, _) in products.items()},
+            labels={code: name for code, name in products.values()},
+        ),
+        by_branch=portfolio.slices(per_branch),
+        by_bucket=portfolio.slices(per_bucket, order=portfolio.bucket_order(edges)),
+        by_classification=portfolio.class_slices(per_class, delinquency.CLASS_LABELS),
+        officers=portfolio.leaderboard(intake, disbursed, books),
+        disbursed_by_month=portfolio.by_month(days, start, end),
+    )
 
 
 _METHOD_TO_PROTO = {

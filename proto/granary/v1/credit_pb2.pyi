@@ -2299,6 +2299,269 @@ class RunCloseOfBusinessResponse(_message.Message):
 Global___RunCloseOfBusinessResponse: _TypeAlias = RunCloseOfBusinessResponse  # noqa: Y015
 
 @_typing.final
+class PortfolioSlice(_message.Message):
+    """One group of active loans. Amounts are outstanding principal as of the last close of business."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    LOANS_FIELD_NUMBER: _builtins.int
+    OUTSTANDING_FIELD_NUMBER: _builtins.int
+    OVERDUE_OUTSTANDING_FIELD_NUMBER: _builtins.int
+    PAR30_OUTSTANDING_FIELD_NUMBER: _builtins.int
+    OVERDUE_RATE_FIELD_NUMBER: _builtins.int
+    PAR30_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """Product code, branch id, bucket (current, M1, M2, M3, M4+) or class (normal ... loss)."""
+    label: _builtins.str
+    """Product name or class label (正常 关注 次级 可疑 损失); the key otherwise."""
+    loans: _builtins.int
+    outstanding: _builtins.str
+    overdue_outstanding: _builtins.str
+    """Outstanding principal of loans with DPD >= 1."""
+    par30_outstanding: _builtins.str
+    """Outstanding principal of loans with DPD > 30."""
+    overdue_rate: _builtins.str
+    """overdue_outstanding / outstanding, 4 decimals ("0.1250" = 12.5 %)."""
+    par30: _builtins.str
+    """par30_outstanding / outstanding, 4 decimals."""
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        label: _builtins.str = ...,
+        loans: _builtins.int = ...,
+        outstanding: _builtins.str = ...,
+        overdue_outstanding: _builtins.str = ...,
+        par30_outstanding: _builtins.str = ...,
+        overdue_rate: _builtins.str = ...,
+        par30: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "label", b"label", "loans", b"loans", "outstanding", b"outstanding", "overdue_outstanding", b"overdue_outstanding", "overdue_rate", b"overdue_rate", "par30", b"par30", "par30_outstanding", b"par30_outstanding"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PortfolioSlice: _TypeAlias = PortfolioSlice  # noqa: Y015
+
+@_typing.final
+class OfficerFigures(_message.Message):
+    """One row of the officer leaderboard (per officer and branch)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFICER_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    APPLICATIONS_FIELD_NUMBER: _builtins.int
+    APPROVED_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    PASS_RATE_FIELD_NUMBER: _builtins.int
+    DISBURSED_LOANS_FIELD_NUMBER: _builtins.int
+    DISBURSED_AMOUNT_FIELD_NUMBER: _builtins.int
+    ACTIVE_LOANS_FIELD_NUMBER: _builtins.int
+    OUTSTANDING_FIELD_NUMBER: _builtins.int
+    OVERDUE_RATE_FIELD_NUMBER: _builtins.int
+    officer_id: _builtins.str
+    branch_id: _builtins.str
+    applications: _builtins.int
+    """Non-draft applications taken in the period."""
+    approved: _builtins.int
+    """Decided applications: approved (approved, contracted, disbursed) and rejected."""
+    rejected: _builtins.int
+    pass_rate: _builtins.str
+    """approved / (approved + rejected), 4 decimals."""
+    disbursed_loans: _builtins.int
+    disbursed_amount: _builtins.str
+    active_loans: _builtins.int
+    outstanding: _builtins.str
+    overdue_rate: _builtins.str
+    def __init__(
+        self,
+        *,
+        officer_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        applications: _builtins.int = ...,
+        approved: _builtins.int = ...,
+        rejected: _builtins.int = ...,
+        pass_rate: _builtins.str = ...,
+        disbursed_loans: _builtins.int = ...,
+        disbursed_amount: _builtins.str = ...,
+        active_loans: _builtins.int = ...,
+        outstanding: _builtins.str = ...,
+        overdue_rate: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_loans", b"active_loans", "applications", b"applications", "approved", b"approved", "branch_id", b"branch_id", "disbursed_amount", b"disbursed_amount", "disbursed_loans", b"disbursed_loans", "officer_id", b"officer_id", "outstanding", b"outstanding", "overdue_rate", b"overdue_rate", "pass_rate", b"pass_rate", "rejected", b"rejected"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OfficerFigures: _TypeAlias = OfficerFigures  # noqa: Y015
+
+@_typing.final
+class MonthFigures(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    LOANS_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """"2026-01"."""
+    loans: _builtins.int
+    amount: _builtins.str
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+        loans: _builtins.int = ...,
+        amount: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "loans", b"loans", "month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MonthFigures: _TypeAlias = MonthFigures  # noqa: Y015
+
+@_typing.final
+class GetPortfolioSummaryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    FROM_DATE_FIELD_NUMBER: _builtins.int
+    TO_DATE_FIELD_NUMBER: _builtins.int
+    branch_id: _builtins.str
+    """Empty: every branch the caller may see (their own for branch roles)."""
+    from_date: _builtins.str
+    """Optional ISO dates limiting the flow figures (intake, pass rate, disbursed), inclusive."""
+    to_date: _builtins.str
+    def __init__(
+        self,
+        *,
+        branch_id: _builtins.str = ...,
+        from_date: _builtins.str = ...,
+        to_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "from_date", b"from_date", "to_date", b"to_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPortfolioSummaryRequest: _TypeAlias = GetPortfolioSummaryRequest  # noqa: Y015
+
+@_typing.final
+class GetPortfolioSummaryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    FROM_DATE_FIELD_NUMBER: _builtins.int
+    TO_DATE_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    BY_PRODUCT_FIELD_NUMBER: _builtins.int
+    BY_BRANCH_FIELD_NUMBER: _builtins.int
+    BY_BUCKET_FIELD_NUMBER: _builtins.int
+    BY_CLASSIFICATION_FIELD_NUMBER: _builtins.int
+    OFFICERS_FIELD_NUMBER: _builtins.int
+    DISBURSED_BY_MONTH_FIELD_NUMBER: _builtins.int
+    business_date: _builtins.str
+    branch_id: _builtins.str
+    from_date: _builtins.str
+    to_date: _builtins.str
+    @_builtins.property
+    def total(self) -> Global___PortfolioSlice: ...
+    @_builtins.property
+    def by_product(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortfolioSlice]: ...
+    @_builtins.property
+    def by_branch(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortfolioSlice]: ...
+    @_builtins.property
+    def by_bucket(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortfolioSlice]:
+        """Every bucket in order, empty ones included."""
+
+    @_builtins.property
+    def by_classification(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortfolioSlice]:
+        """The five categories in order, empty ones included."""
+
+    @_builtins.property
+    def officers(self) -> _containers.RepeatedCompositeFieldContainer[Global___OfficerFigures]:
+        """Highest disbursed amount first."""
+
+    @_builtins.property
+    def disbursed_by_month(self) -> _containers.RepeatedCompositeFieldContainer[Global___MonthFigures]:
+        """Ascending; with both dates every month of the period, empty ones included."""
+
+    def __init__(
+        self,
+        *,
+        business_date: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        from_date: _builtins.str = ...,
+        to_date: _builtins.str = ...,
+        total: Global___PortfolioSlice | None = ...,
+        by_product: _abc.Iterable[Global___PortfolioSlice] | None = ...,
+        by_branch: _abc.Iterable[Global___PortfolioSlice] | None = ...,
+        by_bucket: _abc.Iterable[Global___PortfolioSlice] | None = ...,
+        by_classification: _abc.Iterable[Global___PortfolioSlice] | None = ...,
+        officers: _abc.Iterable[Global___OfficerFigures] | None = ...,
+        disbursed_by_month: _abc.Iterable[Global___MonthFigures] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "business_date", b"business_date", "by_branch", b"by_branch", "by_bucket", b"by_bucket", "by_classification", b"by_classification", "by_product", b"by_product", "disbursed_by_month", b"disbursed_by_month", "from_date", b"from_date", "officers", b"officers", "to_date", b"to_date", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPortfolioSummaryResponse: _TypeAlias = GetPortfolioSummaryResponse  # noqa: Y015
+
+@_typing.final
+class ESignSigned(_message.Message):
+    """Event payload of "connector.esign.signed": an e-signature provider's connector reports that a
+    contract was signed. The credit service marks the contract signed when content_hash equals the
+    generated contract's SHA-256; otherwise it refuses and records the mismatch.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTRACT_ID_FIELD_NUMBER: _builtins.int
+    CONTENT_HASH_FIELD_NUMBER: _builtins.int
+    SIGNER_FIELD_NUMBER: _builtins.int
+    SIGNED_AT_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    EXTERNAL_REF_FIELD_NUMBER: _builtins.int
+    contract_id: _builtins.str
+    content_hash: _builtins.str
+    """Hex SHA-256 of the document the signer signed."""
+    signer: _builtins.str
+    """The signer as the provider identifies them (name or certificate subject)."""
+    provider: _builtins.str
+    """Provider code, e.g. "esign-demo"."""
+    external_ref: _builtins.str
+    """The provider's transaction id; (provider, external_ref) is applied once."""
+    @_builtins.property
+    def signed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        contract_id: _builtins.str = ...,
+        content_hash: _builtins.str = ...,
+        signer: _builtins.str = ...,
+        signed_at: _timestamp_pb2.Timestamp | None = ...,
+        provider: _builtins.str = ...,
+        external_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signed_at", b"signed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_hash", b"content_hash", "contract_id", b"contract_id", "external_ref", b"external_ref", "provider", b"provider", "signed_at", b"signed_at", "signer", b"signer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ESignSigned: _TypeAlias = ESignSigned  # noqa: Y015
+
+@_typing.final
 class ProductCreated(_message.Message):
     """Event payload of "credit.product.created"."""
 

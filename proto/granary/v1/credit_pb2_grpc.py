@@ -192,6 +192,11 @@ class CreditServiceStub:
                 request_serializer=granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessRequest.SerializeToString,
                 response_deserializer=granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessResponse.FromString,
                 _registered_method=True)
+        self.GetPortfolioSummary = channel.unary_unary(
+                '/granary.v1.CreditService/GetPortfolioSummary',
+                request_serializer=granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryResponse.FromString,
+                _registered_method=True)
 
 
 class CreditServiceServicer:
@@ -393,6 +398,13 @@ class CreditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPortfolioSummary(self, request, context):
+        """Portfolio figures for dashboards, within the caller's branch scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CreditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -550,6 +562,11 @@ def add_CreditServiceServicer_to_server(servicer, server):
                     servicer.RunCloseOfBusiness,
                     request_deserializer=granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessRequest.FromString,
                     response_serializer=granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessResponse.SerializeToString,
+            ),
+            'GetPortfolioSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPortfolioSummary,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1392,6 +1409,33 @@ class CreditService:
             '/granary.v1.CreditService/RunCloseOfBusiness',
             granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessRequest.SerializeToString,
             granary_dot_v1_dot_credit__pb2.RunCloseOfBusinessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPortfolioSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/GetPortfolioSummary',
+            granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

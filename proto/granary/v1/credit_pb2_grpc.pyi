@@ -74,6 +74,8 @@ class CreditServiceStub:
     SetBusinessDate: _grpc.UnaryUnaryMultiCallable[_credit_pb2.SetBusinessDateRequest, _credit_pb2.SetBusinessDateResponse]
     GetBusinessDate: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetBusinessDateRequest, _credit_pb2.GetBusinessDateResponse]
     RunCloseOfBusiness: _grpc.UnaryUnaryMultiCallable[_credit_pb2.RunCloseOfBusinessRequest, _credit_pb2.RunCloseOfBusinessResponse]
+    GetPortfolioSummary: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetPortfolioSummaryRequest, _credit_pb2.GetPortfolioSummaryResponse]
+    """Portfolio figures for dashboards, within the caller's branch scope."""
 
 @_typing.type_check_only
 class CreditServiceAsyncStub(CreditServiceStub):
@@ -121,6 +123,8 @@ class CreditServiceAsyncStub(CreditServiceStub):
     SetBusinessDate: _aio.UnaryUnaryMultiCallable[_credit_pb2.SetBusinessDateRequest, _credit_pb2.SetBusinessDateResponse]  # type: ignore[assignment]
     GetBusinessDate: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetBusinessDateRequest, _credit_pb2.GetBusinessDateResponse]  # type: ignore[assignment]
     RunCloseOfBusiness: _aio.UnaryUnaryMultiCallable[_credit_pb2.RunCloseOfBusinessRequest, _credit_pb2.RunCloseOfBusinessResponse]  # type: ignore[assignment]
+    GetPortfolioSummary: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetPortfolioSummaryRequest, _credit_pb2.GetPortfolioSummaryResponse]  # type: ignore[assignment]
+    """Portfolio figures for dashboards, within the caller's branch scope."""
 
 class CreditServiceServicer(metaclass=_abc_1.ABCMeta):
     """CreditService owns lending products, applications, credit lines, contracts and loans.
@@ -351,5 +355,13 @@ class CreditServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _credit_pb2.RunCloseOfBusinessRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_credit_pb2.RunCloseOfBusinessResponse, _abc.Awaitable[_credit_pb2.RunCloseOfBusinessResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetPortfolioSummary(
+        self,
+        request: _credit_pb2.GetPortfolioSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.GetPortfolioSummaryResponse, _abc.Awaitable[_credit_pb2.GetPortfolioSummaryResponse]]:
+        """Portfolio figures for dashboards, within the caller's branch scope."""
 
 def add_CreditServiceServicer_to_server(servicer: CreditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

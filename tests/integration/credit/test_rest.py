@@ -13,6 +13,7 @@ from services.common.grpc_client import ServiceChannels, call
 from services.common.identity import ServiceIdentity, TokenSigner
 from services.credit.models import ApplicationRow
 from tests.integration.conftest import login, seed_org
+from tests.integration.credit.support import TEMPLATE, Credit
 
 pytestmark = pytest.mark.integration
 
@@ -98,3 +99,82 @@ async def test_quote_applications_and_errors_over_rest(start_service, gateway) -
     async with credit.engine.connect() as conn:
         outbox_after = (await conn.execute(select(func.count()).select_from(messaging_schema.outbox))).scalar()
     assert outbox_after == outbox_before + 1  # the quote stored nothing; the application one event
+
+
+async def test_credit_dashboards_over_rest_with_branch_scope(start_service, gateway) -> None:  # type: ignore[no-untyped-def]
+    customer = await start_service("customer")
+    credit = Credit(await start_service("credit"))
+    org = await seed_org(customer)
+    b1, b2 = org.branch_ids["B1"], org.branch_ids["B2"]
+    try:
+        await credit.rpc("SetBusinessDate", credit.admin, business_date="2026-01-15")
+        await credit.rpc("CreateContractTemplate", credit.admin, code="LOAN", body=TEMPLATE)
+        product = await credit.product(code="PA", name="种植贷")
+        in_b1 = await credit.loan(product, start="2025-11-15", officer=credit.staff("officer", branch_id=b1))
+        await credit.loan(product, amount="30000", start="2026-01-15", officer=credit.staff("officer", branch_id=b2))
+        await credit.rpc("SetBusinessDate", credit.admin, business_date="2026-02-20")
+        assert (await credit.rpc("RunCloseOfBusiness", credit.system)).loans_processed == 2
+    finally:
+        await credit.channels.close()
+
+    async with gateway() as client:
+        officer = await login(client, "officer1")
+        auditor = await login(client, "auditor1")
+        base = "/api/v1/dashboards/credit"
+
+        mine = await client.get(f"{base}/summary", headers=officer)
+        assert mine.status_code == 200, mine.text
+        assert {k: mine.json()[k] for k in ("branch_id", "loans", "outstanding", "overdue_rate", "par30")} == {
+            "branch_id": b1,
+            "loans": 1,
+            "outstanding": "12000.00",
+            "overdue_rate": "1.0000",
+            "par30": "1.0000",
+        }
+        hidden = (await client.get(f"{base}/summary", params={"branch_id": b2}, headers=officer)).json()
+        assert (hidden["loans"], hidden["outstanding"]) == (0, "0.00")
+        overdue = (await client.get(f"{base}/overdue-loans", headers=officer)).json()["items"]
+        assert [(x["id"], x["dpd"], x["bucket"]) for x in overdue] == [(in_b1.id, 67, "M3")]
+        assert "installments" not in overdue[0]
+
+        everything = (await client.get(f"{base}/summary", headers=auditor)).json()
+        # 12000 of 42000 is more than 30 days past due: 0.285714… → 0.2857
+        assert (everything["loans"], everything["outstanding"], everything["par30"]) == (2, "42000.00", "0.2857")
+        buckets = (await client.get(f"{base}/overdue-buckets", headers=auditor)).json()["items"]
+        assert [(b["key"], b["loans"], b["outstanding"]) for b in buckets] == [
+            ("current", 0, "0.00"),
+            ("M1", 1, "30000.00"),
+            ("M2", 0, "0.00"),
+            ("M3", 1, "12000.00"),
+            ("M4+", 0, "0.00"),
+        ]
+        branches = (await client.get(f"{base}/by-branch", headers=auditor)).json()["items"]
+        assert [(b["key"], b["outstanding"]) for b in branches] == [(b2, "30000.00"), (b1, "12000.00")]
+        products = (await client.get(f"{base}/by-product", headers=auditor)).json()["items"]
+        assert [(p["key"], p["label"], p["loans"]) for p in products] == [("PA", "种植贷", 2)]
+        classes = (await client.get(f"{base}/classification", headers=auditor)).json()["items"]
+        assert [(c["label"], c["loans"]) for c in classes] == [
+            ("正常", 0),
+            ("关注", 2),
+            ("次级", 0),
+            ("可疑", 0),
+            ("损失", 0),
+        ]
+        months = (
+            await client.get(
+                f"{base}/disbursements", params={"from": "2025-11-01", "to": "2026-01-31"}, headers=auditor
+            )
+        ).json()["items"]
+        assert [(m["month"], m["loans"], m["amount"]) for m in months] == [
+            ("2025-11", 1, "12000.00"),
+            ("2025-12", 0, "0.00"),
+            ("2026-01", 1, "30000.00"),
+        ]
+        board = (await client.get(f"{base}/officers", headers=officer)).json()["items"]
+        assert [(o["branch_id"], o["applications"], o["pass_rate"], o["disbursed_amount"]) for o in board] == [
+            (b1, 1, "1.0000", "12000.00")
+        ]
+        bad = await client.get(f"{base}/summary", params={"from": "yesterday"}, headers=auditor)
+        assert bad.status_code == 422
+        assert bad.headers["content-type"].startswith("application/problem+json")
+        assert bad.json()["errors"][0]["field"] == "from_date"
