@@ -46,6 +46,7 @@ def build(host: ServiceHost) -> ServiceApp:
         field_tasks=FieldTaskClient(host.channels, host.address_of("fieldtask")),
         sms=sms,
         config=dispatch_config(settings),
+        caller=host.service_caller,
     )
     on_stop = [sms.close] if isinstance(sms, HttpSmsConnector) else []
     return ServiceApp(

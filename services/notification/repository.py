@@ -145,14 +145,15 @@ class MessageRepository:
         query = select(MessageRow).where(MessageRow.gateway_message_id == gateway_message_id)
         return (await self._session.scalars(query)).first()
 
-    async def release_held(self, now: datetime) -> int:
+    async def release_held(self, now: datetime) -> list[MessageRow]:
+        """Held messages whose time has come, queued again (as they were before release)."""
         result = await self._session.execute(
             update(MessageRow)
             .where(MessageRow.status == "held", MessageRow.held_until <= now)
             .values(status="queued", next_attempt_at=now, updated_at=now)
-            .returning(MessageRow.id)
+            .returning(MessageRow)
         )
-        return len(result.all())
+        return list(result.scalars().all())
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[str]:
         """Ids of queued messages due now, leased so that no other dispatcher takes them."""

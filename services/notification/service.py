@@ -22,7 +22,7 @@ from granary.v1 import notification_pb2
 from services.common.clock import as_utc, new_id, utcnow
 from services.common.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.errors import FieldViolation as Violation
-from services.common.identity import Caller
+from services.common.identity import Caller, acting_as
 from services.common.pagination import decode_cursor, encode_cursor, page_size
 from services.common.uow import UnitOfWork
 from services.notification.domain import expressions, rules, templates
@@ -65,7 +65,8 @@ ALL_BRANCHES = ("admin", "auditor", "risk_director", "system")
 OPT_OUT_WRITERS = ("officer", "supervisor", "president", "admin", "system")
 RECEIPT_WRITERS = ("system", "admin")
 REMINDER_WRITERS = ("officer", "supervisor", "president", "admin", "system")
-MESSAGE_STATUSES = ("queued", "held", "sent", "failed", "delivered", "suppressed")
+# "expanded": an SMS to a role, split into one message per staff member with that role.
+MESSAGE_STATUSES = ("queued", "held", "sent", "failed", "delivered", "suppressed", "expanded")
 
 
 class NotificationUnitOfWork(UnitOfWork):
@@ -530,9 +531,10 @@ async def _plan_action(
         error = f"unknown template {action.template_code}"
     elif not recipient:
         error = f"the event has no {action.field_name if action.recipient != 'role' else 'role or branch_id'}"
-    await uow.messages.add_once(
+    message_id = new_id()
+    inserted = await uow.messages.add_once(
         {
-            "id": new_id(),
+            "id": message_id,
             "dedupe_key": rules.dedupe_key(event.id, rule.id, index, recipient_id),
             "rule_id": rule.id,
             "event_id": event.id,
@@ -562,6 +564,20 @@ async def _plan_action(
             "updated_at": now,
         }
     )
+    if inserted and error:
+        uow.audit(
+            "message.failed", "message", message_id,
+            _audit_details(
+                status="failed", channel=action.kind, template_code=action.template_code,
+                recipient_kind=action.recipient, recipient_id=recipient_id,
+                recipient=recipient_id if action.kind == "in_app" else "", error=error,
+            ),
+        )
+
+
+def _audit_details(**values: Any) -> dict[str, Any]:
+    """What the audit log keeps of a message: ids, template, status; the phone only masked."""
+    return {k: v for k, v in values.items() if v not in ("", None)}
 
 
 # ------------------------------------------------------------------ reminders
@@ -783,6 +799,7 @@ class Outcome:
     attempted: bool = False
     next_attempt_at: datetime | None = None
     notify: list[str] = field(default_factory=list)
+    fan_out: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -805,6 +822,7 @@ class Dispatcher:
         sms: SmsConnector,
         config: DispatchConfig,
         clock: Callable[[], datetime] = utcnow,
+        caller: Callable[[], Caller] | None = None,
     ) -> None:
         self._uow = uow
         self._directory = directory
@@ -812,6 +830,8 @@ class Dispatcher:
         self._sms = sms
         self._config = config
         self._clock = clock
+        # The identity the dispatcher's changes are audited under (the service's own).
+        self._caller = caller
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -825,11 +845,24 @@ class Dispatcher:
                 log.exception("notification dispatch failed; retrying next round")
 
     async def dispatch_once(self, now: datetime | None = None) -> DispatchReport:
-        now = now or self._clock()
+        with acting_as(self._caller() if self._caller else None):
+            return await self._dispatch_once(now or self._clock())
+
+    async def _dispatch_once(self, now: datetime) -> DispatchReport:
         report = DispatchReport()
         lease = now + timedelta(seconds=self._config.lease_seconds)
         async with self._uow() as uow:
-            report.released = await uow.messages.release_held(now)
+            released = await uow.messages.release_held(now)
+            for row in released:
+                uow.audit(
+                    "message.released", "message", row.id,
+                    _audit_details(
+                        status="queued", channel=row.channel, template_code=row.template_code,
+                        recipient_kind=row.recipient_kind, recipient_id=row.recipient_id,
+                        recipient=row.recipient_masked, hold_reason=row.hold_reason,
+                    ),
+                )
+            report.released = len(released)
             due = await uow.reminders.due(now, self._config.batch)
             for reminder in due:
                 _fire(uow, reminder)
@@ -863,6 +896,8 @@ class Dispatcher:
                 outcome = Outcome("failed", last_error=gone)
             elif message.channel == "in_app":
                 outcome = await self._in_app(message, template)
+            elif message.recipient_kind == "role":
+                outcome = await self._fan_out(message)
             else:
                 outcome = await self._sms_outcome(message, template, opted_out, sent_before, now)
         except TransientError as exc:
@@ -883,6 +918,14 @@ class Dispatcher:
             recipients = [message.recipient_id]
         masked = message.recipient_id if message.recipient_kind == "user" else f"{message.role}@{message.branch_id}"
         return Outcome("sent", channel="in_app", title=title, body=body, notify=recipients, recipient_masked=masked)
+
+    async def _fan_out(self, message: MessageRow) -> Outcome:
+        """An SMS to a role becomes one message per staff member, each with its own protections."""
+        staff = await self._directory.staff_with_role(message.branch_id, message.role)
+        where = f"{message.role}@{message.branch_id}"
+        if not staff:
+            return Outcome("failed", last_error=f"no staff with role {where}", recipient_masked=where)
+        return Outcome("expanded", recipient_masked=where, fan_out=sorted(set(staff)))
 
     async def _sms_outcome(
         self, message: MessageRow, template: TemplateRow, opted_out: bool, sent_before: list[datetime], now: datetime
@@ -985,6 +1028,19 @@ class Dispatcher:
                     )
             else:
                 row.last_error = outcome.last_error
+            for staff_id in outcome.fan_out:
+                await uow.messages.add_once(_one_of(row, staff_id, now))
+            uow.audit(
+                f"message.{_AUDIT_VERBS.get(outcome.status, outcome.status)}", "message", row.id,
+                _audit_details(
+                    status=row.status, channel=row.channel, template_code=row.template_code,
+                    recipient_kind=row.recipient_kind, recipient_id=row.recipient_id,
+                    recipient=row.recipient_masked, hold_reason=row.hold_reason,
+                    held_until=row.held_until.isoformat() if row.held_until else "",
+                    attempts=row.attempts, error=row.last_error, gateway_message_id=row.gateway_message_id,
+                    staff=len(outcome.fan_out) or None,
+                ),
+            )
             if outcome.status == "failed":
                 uow.record(
                     "notification.message.failed",
@@ -1036,6 +1092,44 @@ class Dispatcher:
             row.updated_at = now
             await uow.commit()
         return status
+
+
+# A message that goes back to "queued" after a transient failure is a retry.
+_AUDIT_VERBS = {"queued": "retry_scheduled"}
+
+
+def _one_of(parent: MessageRow, staff_id: str, now: datetime) -> dict[str, Any]:
+    """The message of one staff member out of an SMS to a role."""
+    return {
+        "id": new_id(),
+        "dedupe_key": f"{parent.dedupe_key}:{staff_id}",
+        "rule_id": parent.rule_id,
+        "event_id": parent.event_id,
+        "event_type": parent.event_type,
+        "channel": "sms",
+        "recipient_kind": "staff",
+        "recipient_id": staff_id,
+        "recipient_masked": "",
+        "branch_id": parent.branch_id,
+        "role": parent.role,
+        "category": parent.category,
+        "template_code": parent.template_code,
+        "template_version": parent.template_version,
+        "variables": dict(parent.variables),
+        "title": parent.title,
+        "body": "",
+        "status": "queued",
+        "hold_reason": "",
+        "attempts": 0,
+        "last_error": "",
+        "gateway_message_id": "",
+        "next_attempt_at": now,
+        "held_until": None,
+        "sent_at": None,
+        "delivered_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def parse_variables(raw: Mapping[str, Any]) -> dict[str, str]:

@@ -32,7 +32,8 @@ SUPPORTED_EVENT_TYPES: tuple[str, ...] = (
 )
 
 ACTION_KINDS = ("sms", "in_app", "field_task", "publish")
-SMS_RECIPIENTS = ("customer", "staff")
+# "role": every staff member with the role in the event's branch gets their own SMS.
+SMS_RECIPIENTS = ("customer", "staff", "role")
 IN_APP_RECIPIENTS = ("user", "role")
 TASK_TYPES = (
     "PRE_LOAN_SURVEY",
@@ -119,6 +120,8 @@ def _validate_action(action: Action) -> list[tuple[str, str]]:
         problems.append(("template_code", "is required"))
     if action.kind == "sms" and action.recipient not in SMS_RECIPIENTS:
         problems.append(("recipient", f"must be one of {', '.join(SMS_RECIPIENTS)}"))
+    elif action.kind == "sms" and action.recipient == "role" and not action.role.strip():
+        problems.append(("role", "is required for SMS to a role"))
     if action.kind == "in_app":
         if action.recipient not in IN_APP_RECIPIENTS:
             problems.append(("recipient", f"must be one of {', '.join(IN_APP_RECIPIENTS)}"))

@@ -121,16 +121,33 @@ RULES: list[SeedRule] = [
         ],
     ),
     SeedRule(
-        "process-task-reminded-candidates", "未认领的审批任务催办：站内通知候选人", "process.task.reminded",
+        "process-task-reminded-candidates", "未认领的审批任务催办：站内信和短信通知候选人", "process.task.reminded",
         'assignee_id == ""',
-        [Action(kind="in_app", template_code="process.task.reminded.staff", recipient="role", role="@candidate_role")],
+        [
+            Action(kind="in_app", template_code="process.task.reminded.staff", recipient="role",
+                   role="@candidate_role"),
+            Action(kind="sms", template_code="process.task.reminded.sms", recipient="role", role="@candidate_role"),
+        ],
     ),
     SeedRule(
-        "process-task-escalated", "审批任务升级：站内信和短信通知上级", "process.task.escalated", "",
+        "process-task-escalated", "审批任务升级：站内信和短信通知上级", "process.task.escalated",
+        'assignee_id != ""',
         [
             Action(kind="in_app", template_code="process.task.escalated.staff", recipient="user"),
             Action(kind="sms", template_code="process.task.escalated.sms", recipient="staff",
                    recipient_field="assignee_id"),
+        ],
+    ),
+    # An escalated task usually lands unassigned in the escalation lane: its candidates are
+    # the staff concerned, each told in the app and by SMS.
+    SeedRule(
+        "process-task-escalated-candidates", "未认领的升级任务：站内信和短信通知候选人", "process.task.escalated",
+        'assignee_id == ""',
+        [
+            Action(kind="in_app", template_code="process.task.escalated.staff", recipient="role",
+                   role="@candidate_role"),
+            Action(kind="sms", template_code="process.task.escalated.sms", recipient="role",
+                   role="@candidate_role"),
         ],
     ),
     SeedRule(

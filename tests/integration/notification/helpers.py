@@ -117,4 +117,5 @@ def dispatcher_for(host: ServiceHost):  # type: ignore[no-untyped-def]
         field_tasks=FieldTaskClient(host.channels, host.address_of("fieldtask")),
         sms=sms_connector(settings),
         config=dispatch_config(settings),
+        caller=host.service_caller,
     )

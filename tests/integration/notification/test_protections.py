@@ -12,12 +12,15 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from granary.v1 import customer_pb2
 
 from services.common.clock import utcnow
+from services.common.envelope import OutgoingEvent
 from tests.integration.conftest import login, seed_org
 from tests.integration.notification.helpers import (
     add_staff,
     dispatcher_for,
+    event_of,
     messages,
     notification_env,
     overdue_event,
@@ -263,3 +266,60 @@ async def test_a_missing_template_variable_fails_visibly_and_sends_nothing(world
     assert entry["last_error"] == "missing variable: waiver_amount"
     assert entry["recipient_masked"] == "138****8000"
     assert "13800138000" not in log.text
+
+
+async def test_marketing_with_recorded_consent_is_sent_until_the_customer_opts_out(world, loopback) -> None:  # type: ignore[no-untyped-def]
+    notification, client, party = world["notification"], world["client"], world["party"]
+    admin, officer = await login(client, "admin1"), await login(client, "officer1")
+    template = await client.post(
+        "/api/v1/templates",
+        json={
+            "code": "promo.tier_up", "channel": "sms", "category": "marketing", "title": "客户升级礼遇",
+            "body": "尊敬的{customer_name}，恭喜您升级为{after}客户，可享受优惠利率。回TD退订",
+            "sms_template_code": "SMS_TIER_UP", "sms_sign_name": "农信社",
+        },
+        headers=admin,
+    )
+    assert template.status_code == 201, template.text
+    rule = await client.post(
+        "/api/v1/rules",
+        json={
+            "name": "客户升级：营销短信", "event_type": "customer.tier.changed", "condition": 'after == "gold"',
+            "actions": [{"kind": "sms", "template_code": "promo.tier_up", "recipient": "customer"}],
+        },
+        headers=admin,
+    )
+    assert rule.status_code == 201, rule.text
+    consent = await client.post(
+        f"/api/v1/parties/{party['id']}/consents", json={"purpose": "marketing"}, headers=officer
+    )
+    assert consent.status_code == 201, consent.text
+    dispatcher = dispatcher_for(notification)
+
+    def tier_up() -> OutgoingEvent:
+        return event_of(
+            "customer.tier.changed", party["id"],
+            customer_pb2.TierChanged(party_id=party["id"], dimension="value", before="silver", after="gold",
+                                     managing_officer_id=party["managing_officer_id"]),
+        )
+
+    first = tier_up()
+    await publish(notification, first)
+    await _queued(notification, first.id)
+    await dispatcher.dispatch_once(utcnow() + timedelta(minutes=1))
+    [sent] = await messages(notification, event_id=first.id)
+    assert (sent.status, sent.category) == ("sent", "marketing")
+    [sms] = loopback.received()
+    assert sms["body"]["content"] == "【农信社】尊敬的王建国，恭喜您升级为gold客户，可享受优惠利率。回TD退订"
+
+    # after the opt-out the consent no longer counts
+    opt_out = await client.post("/api/v1/opt-outs", json={"party_id": party["id"], "source": "sms_reply"},
+                                headers=officer)
+    assert opt_out.status_code == 201, opt_out.text
+    second = tier_up()
+    await publish(notification, second)
+    await _queued(notification, second.id)
+    await dispatcher.dispatch_once(utcnow() + timedelta(days=2))
+    [suppressed] = await messages(notification, event_id=second.id)
+    assert (suppressed.status, suppressed.hold_reason) == ("suppressed", "opt_out")
+    assert len(loopback.received()) == 1
