@@ -247,6 +247,39 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
             reply.latest_credit_report.CopyFrom(report_to_proto(view.latest_credit_report))
         return reply
 
+    async def GetPartyLocation(
+        self, request: customer_pb2.GetPartyLocationRequest, context: Ctx
+    ) -> customer_pb2.GetPartyLocationResponse:
+        found = await service.get_party_location(uow=self._uow(), caller=require_caller(), party_id=request.party_id)
+        return customer_pb2.GetPartyLocationResponse(
+            party_id=found.party_id,
+            latitude=found.latitude,
+            longitude=found.longitude,
+            region_code=found.region_code,
+            source=found.source,
+        )
+
+    async def ListBirthdayParties(
+        self, request: customer_pb2.ListBirthdayPartiesRequest, context: Ctx
+    ) -> customer_pb2.ListBirthdayPartiesResponse:
+        rows, token = await service.list_birthday_parties(
+            uow=self._uow(),
+            caller=require_caller(),
+            month=request.month,
+            day=request.day,
+            limit=request.page_size,
+            token=request.page_token,
+        )
+        return customer_pb2.ListBirthdayPartiesResponse(
+            parties=[
+                customer_pb2.BirthdayParty(
+                    party_id=r.id, name=r.name, managing_officer_id=r.managing_officer_id, branch_id=r.branch_id
+                )
+                for r in rows
+            ],
+            next_page_token=token,
+        )
+
     # ------------------------------------------------------------------ relations, households, finances
 
     async def AddRelation(

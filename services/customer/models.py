@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -98,6 +99,9 @@ class RegionRow(Base):
     name: Mapped[str] = mapped_column(String(100))
     level: Mapped[int] = mapped_column(Integer)
     parent_code: Mapped[str | None] = mapped_column(String(12), nullable=True, index=True)
+    # WGS-84 centroid; empty for divisions not located yet.
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class StaffRegionRow(Base):
@@ -296,3 +300,15 @@ class ImportBatchRow(Base):
     errors: Mapped[list[dict[str, object]]] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PartyLoanRow(Base):
+    """Loans the credit service reported disbursed to a party: the borrower / repeat borrower stage."""
+
+    __tablename__ = "party_loans"
+
+    loan_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    party_id: Mapped[str] = mapped_column(ForeignKey("parties.id"), index=True)
+    application_id: Mapped[str] = mapped_column(String(64))
+    disbursed_on: Mapped[str] = mapped_column(String(10))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, exists, extract, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.customer.models import (
@@ -20,6 +20,7 @@ from services.customer.models import (
     InteractionRow,
     LeadRow,
     PartyChangeRow,
+    PartyLoanRow,
     PartyMergeRow,
     PartyRow,
     PartyTagRow,
@@ -150,6 +151,48 @@ class PartyRepository:
             ).all()
         )
 
+    async def region(self, code: str) -> RegionRow | None:
+        return await self._session.get(RegionRow, code)
+
+    async def party_loans(self, party_id: str) -> list[PartyLoanRow]:
+        return list((await self._session.scalars(select(PartyLoanRow).where(PartyLoanRow.party_id == party_id))).all())
+
+    async def party_loan(self, loan_id: str) -> PartyLoanRow | None:
+        return await self._session.get(PartyLoanRow, loan_id)
+
+    async def birthday_page(
+        self, *, month: int, day: int, purpose: str, now: datetime, after_id: str, limit: int
+    ) -> list[PartyRow]:
+        """Unmerged parties born on month/day with an active consent of ``purpose``, by id."""
+        consented = exists().where(
+            ConsentRow.party_id == PartyRow.id,
+            ConsentRow.purpose == purpose,
+            ConsentRow.granted.is_(True),
+            ConsentRow.revoked_at.is_(None),
+            or_(ConsentRow.expires_at.is_(None), ConsentRow.expires_at > now),
+        )
+        query = (
+            select(PartyRow)
+            .where(
+                PartyRow.birth_date.is_not(None),
+                extract("month", PartyRow.birth_date) == month,
+                extract("day", PartyRow.birth_date) == day,
+                PartyRow.merged_into_id.is_(None),
+                consented,
+            )
+            .order_by(PartyRow.id)
+            .limit(limit)
+        )
+        if after_id:
+            query = query.where(PartyRow.id > after_id)
+        return list((await self._session.scalars(query)).all())
+
+    async def active_party_ids(self, after_id: str, limit: int) -> list[str]:
+        query = select(PartyRow.id).where(PartyRow.merged_into_id.is_(None)).order_by(PartyRow.id).limit(limit)
+        if after_id:
+            query = query.where(PartyRow.id > after_id)
+        return list((await self._session.scalars(query)).all())
+
     async def household_of(self, party_id: str) -> HouseholdRow | None:
         return await self._session.scalar(
             select(HouseholdRow)
@@ -208,6 +251,10 @@ class PartyRepository:
             if ids:
                 await self._session.execute(update(table).where(table.id.in_(ids)).values(party_id=to_id))
             moved[name] = len(ids)
+        loans = await self._session.execute(
+            update(PartyLoanRow).where(PartyLoanRow.party_id == from_id).values(party_id=to_id)
+        )
+        moved["loans"] = loans.rowcount or 0  # type: ignore[attr-defined]
         related = list(
             (await self._session.scalars(select(RelationRow.id).where(RelationRow.related_party_id == from_id))).all()
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -31,6 +32,7 @@ from services.customer.domain import importing
 from services.customer.domain.party import (
     KEY_FIELDS,
     STAGE_ORDER,
+    CreditMilestone,
     PartyKind,
     check_identity,
     check_mobile,
@@ -40,8 +42,9 @@ from services.customer.domain.party import (
     check_stage_change,
     check_tags,
     mask_key_value,
+    stage_after_credit_event,
 )
-from services.customer.domain.regions import subtree_prefix
+from services.customer.domain.regions import region_level, self_and_ancestors, subtree_prefix
 from services.customer.domain.segmentation import (
     LEAD_CHANNELS,
     LEAD_STAGES,
@@ -69,6 +72,7 @@ from services.customer.models import (
     InteractionRow,
     LeadRow,
     PartyChangeRow,
+    PartyLoanRow,
     PartyMergeRow,
     PartyRow,
     PartyTagRow,
@@ -78,6 +82,8 @@ from services.customer.models import (
     StageHistoryRow,
 )
 from services.customer.repository import ImportRepository, LeadRepository, OrgRepository, PartyRepository
+
+log = logging.getLogger(__name__)
 
 # Roles that see every branch's customers; everyone else sees their own branch and the
 # customers they manage.
@@ -504,47 +510,200 @@ async def change_party_stage(
     return PartyRecord(party, tags)
 
 
+async def _recompute_tiers(uow: CustomerUnitOfWork, rules: TierRules, party: PartyRow, today: date) -> bool:
+    """Sets the party's tiers from its records; one customer.tier.changed per changed dimension."""
+    parts = await uow.parties.net_worth_parts(party.id)
+    net = Decimal(parts.get("asset") or 0) - Decimal(parts.get("liability") or 0)
+    report = await uow.parties.latest_credit_report(party.id)
+    tiers = compute_tiers(
+        rules,
+        TierInputs(
+            net_worth=net,
+            last_interaction_at=await uow.parties.last_interaction_at(party.id),
+            credit_summary=report.summary if report else None,
+        ),
+        today,
+    )
+    changed = False
+    for dimension, after in tiers.items():
+        attr = f"tier_{dimension}"
+        before = getattr(party, attr)
+        if before != after:
+            setattr(party, attr, after)
+            changed = True
+            uow.record(
+                "customer.tier.changed",
+                party.id,
+                customer_pb2.TierChanged(
+                    party_id=party.id,
+                    dimension=dimension,
+                    before=before,
+                    after=after,
+                    managing_officer_id=party.managing_officer_id,
+                ),
+            )
+    if changed:
+        party.updated_at = utcnow()
+        uow.audit("party.tiers_recomputed", "party", party.id, tiers)
+    return changed
+
+
 async def recompute_party_tiers(
     *, uow: CustomerUnitOfWork, caller: Caller, rules: TierRules, party_id: str
 ) -> tuple[PartyRecord, bool]:
     async with uow:
         party = await _visible_party(uow, caller, party_id)
-        parts = await uow.parties.net_worth_parts(party.id)
-        net = Decimal(parts.get("asset") or 0) - Decimal(parts.get("liability") or 0)
-        report = await uow.parties.latest_credit_report(party.id)
-        tiers = compute_tiers(
-            rules,
-            TierInputs(
-                net_worth=net,
-                last_interaction_at=await uow.parties.last_interaction_at(party.id),
-                credit_summary=report.summary if report else None,
-            ),
-            utcnow().date(),
-        )
-        changed = False
-        for dimension, after in tiers.items():
-            attr = f"tier_{dimension}"
-            before = getattr(party, attr)
-            if before != after:
-                setattr(party, attr, after)
-                changed = True
-                uow.record(
-                    "customer.tier.changed",
-                    party.id,
-                    customer_pb2.TierChanged(
-                        party_id=party.id,
-                        dimension=dimension,
-                        before=before,
-                        after=after,
-                        managing_officer_id=party.managing_officer_id,
-                    ),
-                )
-        if changed:
-            party.updated_at = utcnow()
-            uow.audit("party.tiers_recomputed", "party", party.id, tiers)
+        changed = await _recompute_tiers(uow, rules, party, utcnow().date())
         tags = (await uow.parties.tags([party.id]))[party.id]
         await uow.commit()
     return PartyRecord(party, tags), changed
+
+
+@dataclass(frozen=True)
+class TierPass:
+    parties: int
+    changed: int
+
+
+async def recompute_all_tiers(
+    *, uow_factory: Callable[[], CustomerUnitOfWork], caller: Caller, rules: TierRules, batch_size: int = 200
+) -> TierPass:
+    """The scheduled pass over every unmerged party, one transaction per batch; events only for
+    tiers that changed."""
+    if not caller.is_system:
+        raise PermissionDenied("only the scheduler recomputes every customer's tiers")
+    seen = changed = 0
+    after = ""
+    today = utcnow().date()
+    while True:
+        uow = uow_factory()
+        async with uow:
+            ids = await uow.parties.active_party_ids(after, batch_size)
+            if not ids:
+                break
+            for party_id in ids:
+                party = await uow.parties.get_for_update(party_id)
+                if party is not None and party.merged_into_id is None:
+                    changed += await _recompute_tiers(uow, rules, party, today)
+            await uow.commit()
+        seen += len(ids)
+        after = ids[-1]
+    return TierPass(parties=seen, changed=changed)
+
+
+async def _follow_merges(parties: PartyRepository, party_id: str) -> PartyRow | None:
+    party = await parties.get_for_update(party_id) if party_id else None
+    for _ in range(5):
+        if party is None or party.merged_into_id is None:
+            return party
+        party = await parties.get_for_update(party.merged_into_id)
+    return party
+
+
+async def advance_stage_from_credit(
+    *,
+    uow: UnitOfWork,
+    caller: Caller,
+    milestone: CreditMilestone,
+    party_id: str,
+    reference: str,
+    loan: PartyLoanRow | None = None,
+) -> str | None:
+    """Consumer side of credit milestones, inside the consumer's unit of work (no commit here).
+
+    Returns the new stage, or None when the customer stays where he is (unknown party, a loan
+    already counted, or a milestone behind his stage).
+    """
+    parties = PartyRepository(uow.session)
+    party = await _follow_merges(parties, party_id)
+    if party is None:
+        log.info("credit %s for unknown party %s ignored", milestone.value, party_id)
+        return None
+    other_loans = 0
+    if loan is not None:
+        if await parties.party_loan(loan.loan_id) is not None:
+            return None  # the same disbursement reported again
+        other_loans = len(await parties.party_loans(party.id))
+        loan.party_id = party.id
+        parties.add(loan)
+    target = stage_after_credit_event(party.stage, milestone, other_loans=other_loans)
+    if target is None:
+        return None
+    now = utcnow()
+    parties.add(_stage_row(party.id, party.stage, target.value, f"{milestone.value} {reference}", caller, now))
+    before, party.stage, party.updated_at = party.stage, target.value, now
+    uow.record("customer.party.updated", party.id, _party_updated(party, caller, ["stage"]))
+    uow.audit("party.stage_changed", "party", party.id, {"from": before, "to": target.value, "cause": milestone.value})
+    return target.value
+
+
+# --------------------------------------------------------------------------- location, birthdays
+
+LOCATED_DOWN_TO_LEVEL = 3  # a county centroid still places a village task roughly; a province does not
+BIRTHDAY_CONSENT = "birthday_greeting"
+
+
+@dataclass(frozen=True)
+class PartyLocation:
+    party_id: str
+    latitude: float
+    longitude: float
+    region_code: str
+    source: str
+
+
+async def get_party_location(*, uow: CustomerUnitOfWork, caller: Caller, party_id: str) -> PartyLocation:
+    """The centroid of the party's address region (or its household's village), walking up to
+    the nearest located division down to county level."""
+    async with uow:
+        if caller.is_system:
+            party = await uow.parties.get(party_id) if party_id else None
+            if party is None:
+                raise PartyNotFound(f"party {party_id} not found")
+        else:
+            party = await _visible_party(uow, caller, party_id)
+        candidates: list[tuple[str, str]] = []
+        if party.region_code:
+            candidates.append((party.region_code, "address_region"))
+        household = await uow.parties.household_of(party.id)
+        if household is not None and household.village_code:
+            candidates.append((household.village_code, "household_village"))
+        for code, source in candidates:
+            for enclosing in self_and_ancestors(code):
+                if region_level(enclosing) < LOCATED_DOWN_TO_LEVEL:
+                    break
+                region = await uow.parties.region(enclosing)
+                if region is not None and region.latitude is not None and region.longitude is not None:
+                    return PartyLocation(party.id, region.latitude, region.longitude, region.code, source)
+    raise NotFound(f"party {party_id} has no located address", reason="PARTY_LOCATION_UNKNOWN")
+
+
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+async def list_birthday_parties(
+    *, uow: CustomerUnitOfWork, caller: Caller, month: int, day: int, limit: int, token: str
+) -> tuple[list[PartyRow], str]:
+    """Parties born on month/day who consented to birthday greetings (for the reminder job)."""
+    if not caller.is_system:
+        raise PermissionDenied("only services list birthday greetings")
+    if not 1 <= month <= 12:
+        raise InvalidArgument.for_field("month", "must be 1 to 12")
+    if not 1 <= day <= _DAYS_IN_MONTH[month - 1]:
+        raise InvalidArgument.for_field("day", f"must be 1 to {_DAYS_IN_MONTH[month - 1]} in month {month}")
+    size = page_size(limit)
+    after = decode_cursor(token, 1)
+    async with uow:
+        rows = await uow.parties.birthday_page(
+            month=month,
+            day=day,
+            purpose=BIRTHDAY_CONSENT,
+            now=utcnow(),
+            after_id=str(after[0]) if after else "",
+            limit=size + 1,
+        )
+    next_token = encode_cursor([rows[size - 1].id]) if len(rows) > size else ""
+    return rows[:size], next_token
 
 
 async def merge_parties(

@@ -2198,6 +2198,143 @@ class GetPartyViewResponse(_message.Message):
 Global___GetPartyViewResponse: _TypeAlias = GetPartyViewResponse  # noqa: Y015
 
 @_typing.final
+class GetPartyLocationRequest(_message.Message):
+    """------------------------------------------------------------------ location, birthdays"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPartyLocationRequest: _TypeAlias = GetPartyLocationRequest  # noqa: Y015
+
+@_typing.final
+class GetPartyLocationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    LATITUDE_FIELD_NUMBER: _builtins.int
+    LONGITUDE_FIELD_NUMBER: _builtins.int
+    REGION_CODE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    latitude: _builtins.float
+    longitude: _builtins.float
+    region_code: _builtins.str
+    """The region whose centroid is given: the address's region, or its nearest located
+    ancestor down to county level.
+    """
+    source: _builtins.str
+    """"address_region" (the party's address) or "household_village" (its household's village)."""
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        latitude: _builtins.float = ...,
+        longitude: _builtins.float = ...,
+        region_code: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["latitude", b"latitude", "longitude", b"longitude", "party_id", b"party_id", "region_code", b"region_code", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPartyLocationResponse: _TypeAlias = GetPartyLocationResponse  # noqa: Y015
+
+@_typing.final
+class ListBirthdayPartiesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    month: _builtins.int
+    """1..12."""
+    day: _builtins.int
+    """1..31, a day that exists in that month (29 February included)."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        month: _builtins.int = ...,
+        day: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day", b"day", "month", b"month", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBirthdayPartiesRequest: _TypeAlias = ListBirthdayPartiesRequest  # noqa: Y015
+
+@_typing.final
+class BirthdayParty(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    MANAGING_OFFICER_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    name: _builtins.str
+    managing_officer_id: _builtins.str
+    branch_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        managing_officer_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "managing_officer_id", b"managing_officer_id", "name", b"name", "party_id", b"party_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BirthdayParty: _TypeAlias = BirthdayParty  # noqa: Y015
+
+@_typing.final
+class ListBirthdayPartiesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def parties(self) -> _containers.RepeatedCompositeFieldContainer[Global___BirthdayParty]: ...
+    def __init__(
+        self,
+        *,
+        parties: _abc.Iterable[Global___BirthdayParty] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "parties", b"parties"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBirthdayPartiesResponse: _TypeAlias = ListBirthdayPartiesResponse  # noqa: Y015
+
+@_typing.final
 class Lead(_message.Message):
     """------------------------------------------------------------------ leads"""
 

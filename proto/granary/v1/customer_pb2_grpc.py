@@ -116,6 +116,16 @@ class CustomerServiceStub:
                 request_serializer=granary_dot_v1_dot_customer__pb2.GetPartyViewRequest.SerializeToString,
                 response_deserializer=granary_dot_v1_dot_customer__pb2.GetPartyViewResponse.FromString,
                 _registered_method=True)
+        self.GetPartyLocation = channel.unary_unary(
+                '/granary.v1.CustomerService/GetPartyLocation',
+                request_serializer=granary_dot_v1_dot_customer__pb2.GetPartyLocationRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.GetPartyLocationResponse.FromString,
+                _registered_method=True)
+        self.ListBirthdayParties = channel.unary_unary(
+                '/granary.v1.CustomerService/ListBirthdayParties',
+                request_serializer=granary_dot_v1_dot_customer__pb2.ListBirthdayPartiesRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_customer__pb2.ListBirthdayPartiesResponse.FromString,
+                _registered_method=True)
         self.AddRelation = channel.unary_unary(
                 '/granary.v1.CustomerService/AddRelation',
                 request_serializer=granary_dot_v1_dot_customer__pb2.AddRelationRequest.SerializeToString,
@@ -318,6 +328,20 @@ class CustomerServiceServicer:
 
     def GetPartyView(self, request, context):
         """The 360° view: the party and everything around it, partial when a source is down.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPartyLocation(self, request, context):
+        """WGS-84 centroid of the party's address region (fieldtask places tasks without a location).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBirthdayParties(self, request, context):
+        """Parties born on a day who consented to birthday greetings; service callers only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -529,6 +553,16 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.GetPartyView,
                     request_deserializer=granary_dot_v1_dot_customer__pb2.GetPartyViewRequest.FromString,
                     response_serializer=granary_dot_v1_dot_customer__pb2.GetPartyViewResponse.SerializeToString,
+            ),
+            'GetPartyLocation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPartyLocation,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.GetPartyLocationRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.GetPartyLocationResponse.SerializeToString,
+            ),
+            'ListBirthdayParties': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBirthdayParties,
+                    request_deserializer=granary_dot_v1_dot_customer__pb2.ListBirthdayPartiesRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_customer__pb2.ListBirthdayPartiesResponse.SerializeToString,
             ),
             'AddRelation': grpc.unary_unary_rpc_method_handler(
                     servicer.AddRelation,
@@ -1065,6 +1099,60 @@ class CustomerService:
             '/granary.v1.CustomerService/GetPartyView',
             granary_dot_v1_dot_customer__pb2.GetPartyViewRequest.SerializeToString,
             granary_dot_v1_dot_customer__pb2.GetPartyViewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPartyLocation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/GetPartyLocation',
+            granary_dot_v1_dot_customer__pb2.GetPartyLocationRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.GetPartyLocationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBirthdayParties(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CustomerService/ListBirthdayParties',
+            granary_dot_v1_dot_customer__pb2.ListBirthdayPartiesRequest.SerializeToString,
+            granary_dot_v1_dot_customer__pb2.ListBirthdayPartiesResponse.FromString,
             options,
             channel_credentials,
             insecure,

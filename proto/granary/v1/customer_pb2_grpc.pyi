@@ -55,6 +55,10 @@ class CustomerServiceStub:
     """For services (SMS, notices): the clear mobile of a party; audited."""
     GetPartyView: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetPartyViewRequest, _customer_pb2.GetPartyViewResponse]
     """The 360° view: the party and everything around it, partial when a source is down."""
+    GetPartyLocation: _grpc.UnaryUnaryMultiCallable[_customer_pb2.GetPartyLocationRequest, _customer_pb2.GetPartyLocationResponse]
+    """WGS-84 centroid of the party's address region (fieldtask places tasks without a location)."""
+    ListBirthdayParties: _grpc.UnaryUnaryMultiCallable[_customer_pb2.ListBirthdayPartiesRequest, _customer_pb2.ListBirthdayPartiesResponse]
+    """Parties born on a day who consented to birthday greetings; service callers only."""
     AddRelation: _grpc.UnaryUnaryMultiCallable[_customer_pb2.AddRelationRequest, _customer_pb2.AddRelationResponse]
     """Relations, households, finances, consents, credit reports, interactions."""
     CreateHousehold: _grpc.UnaryUnaryMultiCallable[_customer_pb2.CreateHouseholdRequest, _customer_pb2.CreateHouseholdResponse]
@@ -107,6 +111,10 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     """For services (SMS, notices): the clear mobile of a party; audited."""
     GetPartyView: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetPartyViewRequest, _customer_pb2.GetPartyViewResponse]  # type: ignore[assignment]
     """The 360° view: the party and everything around it, partial when a source is down."""
+    GetPartyLocation: _aio.UnaryUnaryMultiCallable[_customer_pb2.GetPartyLocationRequest, _customer_pb2.GetPartyLocationResponse]  # type: ignore[assignment]
+    """WGS-84 centroid of the party's address region (fieldtask places tasks without a location)."""
+    ListBirthdayParties: _aio.UnaryUnaryMultiCallable[_customer_pb2.ListBirthdayPartiesRequest, _customer_pb2.ListBirthdayPartiesResponse]  # type: ignore[assignment]
+    """Parties born on a day who consented to birthday greetings; service callers only."""
     AddRelation: _aio.UnaryUnaryMultiCallable[_customer_pb2.AddRelationRequest, _customer_pb2.AddRelationResponse]  # type: ignore[assignment]
     """Relations, households, finances, consents, credit reports, interactions."""
     CreateHousehold: _aio.UnaryUnaryMultiCallable[_customer_pb2.CreateHouseholdRequest, _customer_pb2.CreateHouseholdResponse]  # type: ignore[assignment]
@@ -252,6 +260,22 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_customer_pb2.GetPartyViewResponse, _abc.Awaitable[_customer_pb2.GetPartyViewResponse]]:
         """The 360° view: the party and everything around it, partial when a source is down."""
+
+    @_abc_1.abstractmethod
+    def GetPartyLocation(
+        self,
+        request: _customer_pb2.GetPartyLocationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.GetPartyLocationResponse, _abc.Awaitable[_customer_pb2.GetPartyLocationResponse]]:
+        """WGS-84 centroid of the party's address region (fieldtask places tasks without a location)."""
+
+    @_abc_1.abstractmethod
+    def ListBirthdayParties(
+        self,
+        request: _customer_pb2.ListBirthdayPartiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_pb2.ListBirthdayPartiesResponse, _abc.Awaitable[_customer_pb2.ListBirthdayPartiesResponse]]:
+        """Parties born on a day who consented to birthday greetings; service callers only."""
 
     @_abc_1.abstractmethod
     def AddRelation(

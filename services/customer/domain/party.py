@@ -132,6 +132,32 @@ def check_stage_change(current: str, target: Stage) -> None:
     raise InvalidArgument.for_field("stage", f"cannot move from {current} to {target.value}")
 
 
+class CreditMilestone(StrEnum):
+    APPLICATION_SUBMITTED = "application_submitted"
+    LOAN_DISBURSED = "loan_disbursed"
+
+
+def stage_after_credit_event(current: str, milestone: CreditMilestone, *, other_loans: int = 0) -> Stage | None:
+    """The stage a credit milestone moves a customer to; None when it stays.
+
+    A submitted application makes an applicant; a disbursed loan a borrower, or a repeat
+    borrower when the customer had a loan before (``other_loans`` known loans besides this one,
+    or already a borrower). Events may arrive late, twice or out of order:
+    a milestone never moves a customer backwards (a borrower's next application leaves him a
+    borrower).
+    """
+    try:
+        here = STAGE_ORDER.index(Stage(current))
+    except ValueError:
+        here = -1
+    if milestone is CreditMilestone.APPLICATION_SUBMITTED:
+        target = Stage.APPLICANT
+    else:
+        had_loan_before = other_loans > 0 or here >= STAGE_ORDER.index(Stage.BORROWER)
+        target = Stage.REPEAT_BORROWER if had_loan_before else Stage.BORROWER
+    return target if STAGE_ORDER.index(target) > here else None
+
+
 def check_tags(tags: list[str]) -> list[str]:
     cleaned = sorted({t.strip() for t in tags if t.strip()})
     for tag in cleaned:

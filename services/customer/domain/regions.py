@@ -150,3 +150,9 @@ def region_code_problem(code: str) -> str | None:
     if not is_known_province(code):
         return f"province code {code[:2]} is unknown"
     return None
+
+
+def self_and_ancestors(code: str) -> list[str]:
+    """``code`` then its enclosing divisions up to the province, derived from the code itself."""
+    level = region_level(code)
+    return [code[:digits].ljust(12, "0") for digits in reversed(_LEVEL_DIGITS[:level])]
