@@ -162,8 +162,16 @@ class World:
         return list(reply.tasks)
 
     # ---------------------------------------------------------------- driving
-    async def survey_done(self, instance_id: str, application_id: str, rating: str = "B") -> None:
-        """Waits for the survey task in the field-task service, then reports it completed."""
+    async def survey_done(
+        self,
+        instance_id: str,
+        application_id: str,
+        rating: str = "B",
+        *,
+        task_type: int = fieldtask_pb2.FIELD_TASK_TYPE_PRE_LOAN_SURVEY,
+        results: dict[str, str] | None = None,
+    ) -> None:
+        """Waits for the field task in the field-task service, then reports it completed."""
 
         async def waiting() -> bool:
             state = await self.instance(instance_id)
@@ -171,7 +179,7 @@ class World:
 
         await eventually(waiting, timeout=30)
         [task] = await self.field_tasks(application_id)
-        assert task.task_type == fieldtask_pb2.FIELD_TASK_TYPE_PRE_LOAN_SURVEY
+        assert task.task_type == task_type
         assert task.assignee_id == self.staff["officer"].user_id
         bus = EventBus.from_settings(Settings().platform, "test-fieldtask")
         await bus.connect()
@@ -186,7 +194,7 @@ class World:
                     origin=task.origin,
                     business_key=application_id,
                     party_id=task.party_id,
-                    results={"rating": rating, "annual_income": "86000.00"},
+                    results=results if results is not None else {"rating": rating, "annual_income": "86000.00"},
                     assignee_id=task.assignee_id,
                     branch_id=task.branch_id,
                 ),
