@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Query, Request, status
 from granary.v1 import customer_pb2
 from pydantic import BaseModel, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from services.common.grpc_client import call
-from services.common.timestamps import from_timestamp
+from services.common.timestamps import from_timestamp, to_timestamp
 
 router = APIRouter(prefix="/leads", tags=["leads"])
 
@@ -103,12 +106,21 @@ async def list_leads(
 
 
 @router.get("/funnel")
-async def funnel(request: Request, user: CurrentUser, branch_id: str = "") -> dict[str, dict[str, int]]:
-    reply = await call(
-        request.app.state.backend.customer.GetLeadFunnel,
-        customer_pb2.GetLeadFunnelRequest(branch_id=branch_id),
-        caller=user,
-    )
+async def funnel(
+    request: Request,
+    user: CurrentUser,
+    branch_id: str = Query("", description="Managers of all branches only; others see their own branch"),
+    created_from: Annotated[datetime | None, Query(description="Leads created at or after (ISO 8601)")] = None,
+    created_to: Annotated[datetime | None, Query(description="Leads created before (ISO 8601)")] = None,
+) -> dict[str, dict[str, int]]:
+    """Leads that reached each stage (a converted lead counts in every stage before it) and
+    customers that reached each lifecycle stage."""
+    req = customer_pb2.GetLeadFunnelRequest(branch_id=branch_id)
+    if created_from is not None:
+        req.created_from.CopyFrom(to_timestamp(created_from))
+    if created_to is not None:
+        req.created_to.CopyFrom(to_timestamp(created_to))
+    reply = await call(request.app.state.backend.customer.GetLeadFunnel, req, caller=user)
     return {
         "leads": {s.stage: s.count for s in reply.lead_stages},
         "parties": {s.stage: s.count for s in reply.party_stages},
