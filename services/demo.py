@@ -1,12 +1,21 @@
-"""Demo data for `granary up`: a county cooperative, its staff and a few customers.
+"""Demo data for `granary up`: a county cooperative, its staff, customers, loans and the SOP.
 
 Seeded through the services' gRPC APIs as a system caller, so it obeys the same rules as
-real input; running it twice changes nothing.
+real input; running it twice changes nothing. A head office and three branches, staff in
+every role, 200 households (deterministic people with valid resident ID check digits),
+products of every repayment method, applications in every status, a few overdue loans (past
+disbursement dates and a close of business), and the process models of ``bpmn/`` deployed.
 """
 
 from __future__ import annotations
 
-from granary.v1 import customer_pb2, customer_pb2_grpc
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from granary.v1 import credit_pb2, credit_pb2_grpc, customer_pb2, customer_pb2_grpc, process_pb2, process_pb2_grpc
 from stdnum.cn import ric
 
 from services.common.grpc_client import ServiceChannels, call
@@ -34,6 +43,14 @@ STAFF = [
     ("committee", "刘委员", ["committee_member"], "HQ"),
     ("owner", "周流程", ["process_owner"], "HQ"),
     ("auditor", "吴审计", ["auditor"], "HQ"),
+    ("officer2", "钱信贷员", ["officer"], "CG"),
+    ("president.hx", "孙行长", ["president"], "HX"),
+    ("supervisor.hx", "郑主管", ["supervisor"], "HX"),
+    ("president.qt", "冯行长", ["president"], "QT"),
+    ("supervisor.qt", "褚主管", ["supervisor"], "QT"),
+    ("officer.qt", "卫信贷员", ["officer"], "QT"),
+    ("committee2", "蒋委员", ["committee_member"], "HQ"),
+    ("committee3", "沈委员", ["committee_member"], "HQ"),
 ]
 
 PEOPLE = [
@@ -41,6 +58,55 @@ PEOPLE = [
     ("李秀英", "330726", "19800822", "202", "13905710002"),
     ("张卫东", "330726", "19650109", "313", "13705710003"),
 ]
+
+HOUSEHOLDS = 200
+# Seeding calls run concurrently, at most this many at once (SQLite services stay responsive).
+CONCURRENCY = 16
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ["建国", "秀英", "卫东", "桂兰", "志强", "玉梅", "国华", "春燕", "德明", "丽娟", "海峰", "红霞", "永刚", "淑珍"]
+VILLAGES = ["330726101201", "330726101202", "330726102203", "330726103204", "330726104205"]
+INCOMES = ["种植", "养殖", "务工", "个体经营", "农家乐"]
+# (code, name, repayment method, frequency, max amount, max term)
+PRODUCTS = [
+    ("NH_JYD", "农户经营贷（等额本息）", 1, "MONTHLY", "3000000", 36),
+    ("NH_ZZD", "种植贷（等额本金）", 2, "QUARTERLY", "500000", 24),
+    ("NH_YZD", "养殖贷（先息后本）", 3, "MONTHLY", "800000", 24),
+    ("NH_XFD", "小额信用贷（利随本清）", 4, "ANNUAL", "50000", 12),
+]
+CONTRACT_TEMPLATE = (
+    "借款合同 {{ contract_no }}\n借款人 {{ party_id }}，借款金额 {{ amount }} 元，期限 {{ term_months }} 个月，"
+    "年利率 {{ annual_rate }}，还款方式 {{ repayment_method }}，担保方式 {{ guarantee_method }}。\n"
+    "{% for i in installments %}第{{ i.number }}期 {{ i.due_date }} 应还 {{ i.total }} 元\n{% endfor %}"
+)
+# Applications of every status: (status, amount, product index, disbursed days ago for loans).
+APPLICATIONS = [
+    ("draft", "20000", 3, 0),
+    ("submitted", "30000", 0, 0),
+    ("in_review", "80000", 0, 0),
+    ("approved", "45000", 1, 0),
+    ("rejected", "60000", 0, 0),
+    ("returned", "120000", 2, 0),
+    ("withdrawn", "15000", 3, 0),
+    ("contracted", "90000", 0, 0),
+    ("disbursed", "50000", 0, 10),
+    ("disbursed", "150000", 1, 40),
+    ("disbursed", "200000", 0, 100),  # overdue after close of business
+    ("disbursed", "40000", 2, 130),  # overdue
+    ("disbursed", "30000", 3, 400),  # overdue: a bullet loan past maturity
+]
+# The status path each seeded status is reached by.
+PATHS = {
+    "draft": [],
+    "submitted": [],
+    "in_review": ["start_review"],
+    "approved": ["start_review", "approve"],
+    "rejected": ["start_review", "reject"],
+    "returned": ["start_review", "return"],
+    "withdrawn": ["withdraw"],
+    "contracted": ["start_review", "approve", "contract"],
+    "disbursed": ["start_review", "approve", "contract", "disburse"],
+}
+BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
 
 
 def _resident_id(county: str, birth: str, sequence: str) -> str:
@@ -59,11 +125,41 @@ async def _existing_or_new(method, request, id_key: str, pick) -> str:  # type: 
         raise
 
 
+def household_person(n: int) -> tuple[str, str, str]:
+    """The n-th demo household head: (name, resident ID, mobile), the same on every run."""
+    name = SURNAMES[n % len(SURNAMES)] + GIVEN[(n // len(SURNAMES)) % len(GIVEN)]
+    # 330726 is a valid birth place (stdnum's region history) for people born from 1989 on.
+    birth = date(1989, 1, 1) + timedelta(days=29 * n)
+    sequence = f"{500 + n % 400:03d}"
+    return name, _resident_id("330726", f"{birth:%Y%m%d}", sequence), f"1370571{n:04d}"
+
+
+async def _bounded(calls: list[Callable[[], Awaitable[Any]]], limit: int = CONCURRENCY) -> list[Any]:
+    gate = asyncio.Semaphore(limit)
+
+    async def run(make: Callable[[], Awaitable[Any]]) -> Any:
+        async with gate:
+            return await make()
+
+    return await asyncio.gather(*(run(make) for make in calls))
+
+
+async def _ignore_exists(awaitable: Awaitable[Any]) -> Any:
+    try:
+        return await awaitable
+    except RemoteError as exc:
+        if exc.status == "ALREADY_EXISTS":
+            return None
+        raise
+
+
 async def seed_demo_data(settings: Settings) -> list[tuple[str, str]]:
     signer = TokenSigner(settings.platform.require_jwt_secret())
     system = ServiceIdentity(signer, "demo")
-    channels = ServiceChannels(default_timeout=10, fallback_caller=system)
+    channels = ServiceChannels(default_timeout=30, fallback_caller=system)
     stub = channels.stub(settings.service("customer").address, customer_pb2_grpc.CustomerServiceStub)
+    credit = channels.stub(settings.service("credit").address, credit_pb2_grpc.CreditServiceStub)
+    process = channels.stub(settings.service("process").address, process_pb2_grpc.ProcessServiceStub)
 
     try:
         with acting_as(system()):
@@ -103,6 +199,162 @@ async def seed_demo_data(settings: Settings) -> list[tuple[str, str]]:
                     "party_id",
                     lambda r: r.party.id,
                 )
+            party_ids = await _seed_households(stub, branch_ids, staff_ids)
+            await _seed_credit(credit, party_ids, branch_ids["CG"], staff_ids["officer"])
+            await _deploy_models(process)
     finally:
         await channels.close()
     return [(username, ", ".join(roles)) for username, _, roles, _ in STAFF]
+
+
+async def _seed_households(stub: Any, branch_ids: dict[str, str], staff_ids: dict[str, str]) -> list[str]:
+    branches = [("CG", "officer"), ("HX", "officer.hx"), ("QT", "officer.qt")]
+
+    async def one(n: int) -> str:
+        name, id_number, mobile = household_person(n)
+        branch, officer = branches[n % len(branches)]
+        party_id = await _existing_or_new(
+            stub.CreateParty,
+            customer_pb2.CreatePartyRequest(
+                kind=customer_pb2.PARTY_KIND_PERSON,
+                name=name,
+                id_number=id_number,
+                mobile=mobile,
+                branch_id=branch_ids[branch],
+                managing_officer_id=staff_ids[officer],
+                occupation=INCOMES[n % len(INCOMES)],
+            ),
+            "party_id",
+            lambda r: r.party.id,
+        )
+        await _ignore_exists(
+            call(
+                stub.CreateHousehold,
+                customer_pb2.CreateHouseholdRequest(
+                    head_party_id=party_id,
+                    village_code=VILLAGES[n % len(VILLAGES)],
+                    land_mu=str(3 + n % 12),
+                    labour_count=1 + n % 3,
+                    main_income=INCOMES[n % len(INCOMES)],
+                    annual_income=f"{40000 + (n * 1373) % 90000}.00",
+                    rating="ABC"[n % 3],
+                ),
+            )
+        )
+        return party_id
+
+    return list(await _bounded([lambda n=n: one(n) for n in range(HOUSEHOLDS)]))
+
+
+async def _seed_credit(credit: Any, party_ids: list[str], branch_id: str, officer_id: str) -> None:
+    existing = {p.code: p for p in (await call(credit.ListProducts, credit_pb2.ListProductsRequest())).products}
+    products = []
+    for code, name, method, frequency, max_amount, max_term in PRODUCTS:
+        if code not in existing:
+            existing[code] = (
+                await call(
+                    credit.CreateProduct,
+                    credit_pb2.CreateProductRequest(
+                        code=code,
+                        name=name,
+                        purpose="农户生产经营",
+                        min_amount="1000",
+                        max_amount=max_amount,
+                        min_term_months=3,
+                        max_term_months=max_term,
+                        annual_rate="0.0650",
+                        repayment_method=method,  # type: ignore[arg-type]
+                        frequency=frequency,
+                        penalty_markup="0.5",
+                        guarantee_types=["信用", "保证", "抵押"],
+                    ),
+                )
+            ).product
+            if code == PRODUCTS[0][0]:
+                # Templates are versioned too: created together with the first product, once.
+                await call(
+                    credit.CreateContractTemplate,
+                    credit_pb2.CreateContractTemplateRequest(code="LOAN_STANDARD", body=CONTRACT_TEMPLATE),
+                )
+        products.append(existing[code])
+    today = date.fromisoformat((await call(credit.GetBusinessDate, credit_pb2.GetBusinessDateRequest())).business_date)
+
+    async def one(index: int) -> None:
+        status, amount, product_index, days_ago = APPLICATIONS[index]
+        product = products[product_index]
+        app = (
+            await call(
+                credit.SubmitApplication,
+                credit_pb2.SubmitApplicationRequest(
+                    party_id=party_ids[index * 3],
+                    product_id=product.id,
+                    amount=amount,
+                    term_months=12,
+                    purpose="扩大生产",
+                    guarantee_method="信用",
+                    idempotency_key=f"demo-application-{index}",
+                    draft=status == "draft",
+                    branch_id=branch_id,
+                    managing_officer_id=officer_id,
+                ),
+            )
+        ).application
+        done = _steps_done(app.status)
+        for step in PATHS[status][done:]:
+            if step == "contract":
+                contract = (
+                    await call(
+                        credit.GenerateContract,
+                        credit_pb2.GenerateContractRequest(application_id=app.id, template_code="LOAN_STANDARD"),
+                    )
+                ).contract
+                await call(
+                    credit.SignContract,
+                    credit_pb2.SignContractRequest(
+                        contract_id=contract.id,
+                        method="manual",
+                        evidence_ref=f"demo-scan-{index}",
+                        content_hash=contract.content_hash,
+                    ),
+                )
+            elif step == "disburse":
+                await call(
+                    credit.DisburseLoan,
+                    credit_pb2.DisburseLoanRequest(
+                        application_id=app.id,
+                        disbursed_on=(today - timedelta(days=days_ago)).isoformat(),
+                        external_ref=f"DEMO-TRANSFER-{index}",
+                    ),
+                )
+            else:
+                await call(
+                    credit.TransitionApplication,
+                    credit_pb2.TransitionApplicationRequest(
+                        application_id=app.id, action=step, node="demo", comment="演示数据"
+                    ),
+                )
+
+    await _bounded([lambda i=i: one(i) for i in range(len(APPLICATIONS))])
+    # Close of business on the current business date: loans disbursed months ago fall overdue.
+    await call(credit.RunCloseOfBusiness, credit_pb2.RunCloseOfBusinessRequest())
+
+
+def _steps_done(status: str) -> int:
+    """How far along PATHS an application already is (a rerun continues from there)."""
+    order = {"draft": 0, "submitted": 0, "in_review": 1, "approved": 2, "contracted": 3, "disbursed": 4}
+    if status in ("rejected", "returned", "withdrawn"):
+        return 99
+    return order.get(status, 0)
+
+
+async def _deploy_models(process: Any) -> None:
+    files = [
+        process_pb2.ModelFile(name=path.name, content=path.read_bytes())
+        for path in sorted(BPMN_DIR.iterdir())
+        if path.suffix in (".bpmn", ".dmn")
+    ]
+    dmn = [f for f in files if f.name.endswith(".dmn")]
+    for model in (f for f in files if f.name.endswith(".bpmn")):
+        needs = [d for d in dmn if model.name == "credit_sop.bpmn"]
+        # Identical content is not stored twice: a rerun finds the deployed version.
+        await call(process.DeployProcessModel, process_pb2.DeployProcessModelRequest(files=[model, *needs]))
