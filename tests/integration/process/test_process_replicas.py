@@ -114,7 +114,7 @@ REMINDED = d.bpmn(
     [
         d.start(),
         d.user("review", "初审"),
-        d.timer_boundary("remind", "review", '"R3/PT1S"', interrupting=False, cycle=True),
+        d.timer_boundary("remind", "review", '"R3/PT2S"', interrupting=False, cycle=True),
         d.service(
             "notify", "notification.notify", {"recipient_id": ("str", "initiator_id"), "title": ("str", '"请尽快审批"')}
         ),
@@ -139,8 +139,8 @@ async def test_timers_due_during_downtime_fire_after_restart_and_missed_reminder
     reminded = await start(first, "reminded", "APP-D1")
     waiting = await start(first, "waiting", "APP-D2")
     await first.host.stop()  # no replica runs while every timer falls due
-    # Three reminder repetitions (after 1, 2 and 3 s) and the 1 s timer all fall due meanwhile.
-    await asyncio.sleep(4)
+    # Three reminder repetitions (after 2, 4 and 6 s) and the 1 s timer all fall due meanwhile.
+    await asyncio.sleep(7)
 
     second = await process_env(same_database=True)
 

@@ -26,7 +26,7 @@ async def test_timer_start_event_and_date_timer_fire_once_each(process_env) -> N
         d.chain("start", "after", "end"),
         {"officer": ["after"]},
     )
-    due = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
+    due = (datetime.now(UTC) + timedelta(seconds=6)).replace(microsecond=0)
     dated = d.bpmn(
         "dated",
         [d.start(), d.timer_catch("on_date", f'"{due.isoformat()}"', date=True), d.user("after", "到日处理"), d.end()],
@@ -45,7 +45,7 @@ async def test_timer_start_event_and_date_timer_fire_once_each(process_env) -> N
         states = [await instance(env, i.id) for i in (first, second)]
         return all([t.node_id for t in s.open_tasks] == ["after"] for s in states)
 
-    await eventually(both_fired, timeout=15)
+    await eventually(both_fired, timeout=30)
     for started in (first, second):
         state = await instance(env, started.id)
         assert [h.action for h in state.history].count("timer.fired") == 1
