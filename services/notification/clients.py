@@ -15,7 +15,7 @@ from services.common.grpc_client import ServiceChannels, call
 from services.common.grpc_errors import RemoteError
 from services.common.idempotency import idempotency_key
 from services.common.timestamps import to_timestamp
-from services.notification.domain.ports import Contact, FieldTaskOrder, PermanentError, TransientError
+from services.notification.domain.ports import BirthdayParty, Contact, FieldTaskOrder, PermanentError, TransientError
 
 RequestT = TypeVar("RequestT")
 ResponseT = TypeVar("ResponseT")
@@ -53,6 +53,24 @@ class CustomerDirectory:
             self._stub.CheckConsent, customer_pb2.CheckConsentRequest(party_id=party_id, purpose=purpose)
         )
         return bool(reply.granted)
+
+    async def birthday_parties(self, month: int, day: int) -> list[BirthdayParty]:
+        parties: list[BirthdayParty] = []
+        token = ""
+        while True:
+            reply = await _call(
+                self._stub.ListBirthdayParties,
+                customer_pb2.ListBirthdayPartiesRequest(month=month, day=day, page_size=200, page_token=token),
+            )
+            parties.extend(
+                BirthdayParty(
+                    party_id=p.party_id, name=p.name, managing_officer_id=p.managing_officer_id, branch_id=p.branch_id
+                )
+                for p in reply.parties
+            )
+            token = reply.next_page_token
+            if not token:
+                return parties
 
 
 class FieldTaskClient:

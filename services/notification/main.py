@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from granary.v1 import notification_pb2, notification_pb2_grpc
 
+from services.common.leader import LeaderLock
 from services.common.runtime import ServiceApp, ServiceHost
 from services.common.settings import NotificationSettings
 from services.notification import events
@@ -12,7 +15,7 @@ from services.notification.connectors.sms import HttpSmsConnector, LogSmsConnect
 from services.notification.domain.ports import SmsConnector
 from services.notification.domain.protections import Limits, QuietHours
 from services.notification.grpc_api import NotificationServicer
-from services.notification.service import DispatchConfig, Dispatcher, NotificationUnitOfWork
+from services.notification.service import BirthdayGreetings, DispatchConfig, Dispatcher, NotificationUnitOfWork
 
 
 def sms_connector(settings: NotificationSettings) -> SmsConnector:
@@ -40,12 +43,20 @@ def build(host: ServiceHost) -> ServiceApp:
     settings = host.settings.notification
     servicer = NotificationServicer(uow=uow)
     sms = sms_connector(settings)
+    directory = CustomerDirectory(host.channels, host.address_of("customer"))
     dispatcher = Dispatcher(
         uow=uow,
-        directory=CustomerDirectory(host.channels, host.address_of("customer")),
+        directory=directory,
         field_tasks=FieldTaskClient(host.channels, host.address_of("fieldtask")),
         sms=sms,
         config=dispatch_config(settings),
+        caller=host.service_caller,
+    )
+    birthdays = BirthdayGreetings(
+        uow=uow,
+        directory=directory,
+        zone=ZoneInfo(settings.timezone),
+        leader=LeaderLock(host.engine, "notification-birthday-greetings"),
         caller=host.service_caller,
     )
     on_stop = [sms.close] if isinstance(sms, HttpSmsConnector) else []
@@ -53,6 +64,6 @@ def build(host: ServiceHost) -> ServiceApp:
         register=lambda server: notification_pb2_grpc.add_NotificationServiceServicer_to_server(servicer, server),
         service_names=[notification_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name],
         subscriptions=events.subscriptions(),
-        background_jobs=[dispatcher.run],
+        background_jobs=[dispatcher.run, birthdays.run],
         on_stop=on_stop,
     )

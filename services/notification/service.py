@@ -14,8 +14,9 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from granary.v1 import notification_pb2
 
@@ -23,11 +24,13 @@ from services.common.clock import as_utc, new_id, utcnow
 from services.common.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.errors import FieldViolation as Violation
 from services.common.identity import Caller, acting_as
+from services.common.leader import LeaderLock
 from services.common.pagination import decode_cursor, encode_cursor, page_size
 from services.common.uow import UnitOfWork
 from services.notification.domain import expressions, rules, templates
 from services.notification.domain.notices import Notice
 from services.notification.domain.ports import (
+    BirthdayParty,
     Directory,
     FieldTaskOrder,
     FieldTasks,
@@ -36,7 +39,15 @@ from services.notification.domain.ports import (
     SmsRequest,
     TransientError,
 )
-from services.notification.domain.protections import Limits, QuietHours, mask_phone, rate_limited_until, retry_delay
+from services.notification.domain.protections import (
+    Limits,
+    QuietHours,
+    birthdays_on,
+    consent_purpose,
+    mask_phone,
+    rate_limited_until,
+    retry_delay,
+)
 from services.notification.models import (
     FieldTaskRequestRow,
     MessageRow,
@@ -597,6 +608,8 @@ class NewReminder:
     yearly: bool = False
     opted_in: bool = False
     attributes: dict[str, str] = field(default_factory=dict)
+    # Empty: once per kind, subject and due day (or once for ever for a yearly reminder).
+    dedupe_key: str = ""
 
 
 def _check_reminder(new: NewReminder) -> None:
@@ -614,7 +627,9 @@ def _check_reminder(new: NewReminder) -> None:
 async def schedule_reminder_in(uow: NotificationUnitOfWork, new: NewReminder) -> str:
     """Inside an open unit of work (event handlers); the same kind, subject and day once."""
     _check_reminder(new)
-    key = f"{new.kind}:{new.subject_id}:{as_utc(new.due_at).date().isoformat() if not new.yearly else 'yearly'}"
+    key = new.dedupe_key or (
+        f"{new.kind}:{new.subject_id}:{as_utc(new.due_at).date().isoformat() if not new.yearly else 'yearly'}"
+    )
     reminder_id = new_id()
     inserted = await uow.reminders.add_once(
         {
@@ -948,7 +963,8 @@ class Dispatcher:
         if message.category == "marketing":
             if opted_out:
                 return Outcome("suppressed", hold_reason="opt_out", body=body, recipient_masked=masked)
-            if not customer or not await self._directory.has_consent(message.recipient_id, "marketing"):
+            purpose = consent_purpose(message.event_type, message.variables)
+            if not customer or not await self._directory.has_consent(message.recipient_id, purpose):
                 return Outcome("suppressed", hold_reason="no_consent", body=body, recipient_masked=masked)
         if customer:
             release = self._config.quiet_hours.release_at(now)
@@ -1130,6 +1146,104 @@ def _one_of(parent: MessageRow, staff_id: str, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
+
+
+# ------------------------------------------------------------------ birthday greetings
+
+
+async def schedule_birthday_greetings(
+    *, uow: NotificationUnitOfWork, caller: Caller, parties: list[BirthdayParty], year: int, due_at: datetime
+) -> int:
+    """One greeting reminder per party and year, however often the job runs; returns the new ones."""
+    _require(caller, ("system",), "schedule birthday greetings")
+    created = 0
+    async with uow:
+        for party in parties:
+            key = f"birthday:{party.party_id}:{year}"
+            if await uow.reminders.by_key(key) is not None:
+                continue
+            reminder_id = await schedule_reminder_in(
+                uow,
+                NewReminder(
+                    kind="birthday",
+                    subject_id=party.party_id,
+                    party_id=party.party_id,
+                    staff_id=party.managing_officer_id,
+                    branch_id=party.branch_id,
+                    due_at=due_at,
+                    opted_in=True,  # the customer service lists only parties with the consent
+                    dedupe_key=key,
+                ),
+            )
+            uow.audit("reminder.scheduled", "reminder", reminder_id, {"kind": "birthday", "party_id": party.party_id,
+                                                                       "year": year})
+            created += 1
+        await uow.commit()
+    return created
+
+
+class BirthdayGreetings:
+    """The daily job: today's birthdays (with consent) from the customer service become reminders.
+
+    Reminders are due at ``send_at`` local time and fired by the dispatcher like any other; the
+    seeded birthday rule turns them into the greeting SMS. One replica runs it (leader lock).
+    """
+
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], NotificationUnitOfWork],
+        directory: Directory,
+        zone: ZoneInfo,
+        send_at: time = time(9, 0),
+        leader: LeaderLock | None = None,
+        interval_seconds: float = 3600.0,
+        clock: Callable[[], datetime] = utcnow,
+        caller: Callable[[], Caller] | None = None,
+    ) -> None:
+        self._uow = uow
+        self._directory = directory
+        self._zone = zone
+        self._send_at = send_at
+        self._leader = leader
+        self._interval = interval_seconds
+        self._clock = clock
+        self._caller = caller
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    await self.tick()
+                except Exception:
+                    log.exception("birthday greetings failed; retrying next round")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._interval)
+        finally:
+            if self._leader is not None:
+                await self._leader.release()
+
+    async def tick(self, now: datetime | None = None) -> int | None:
+        """Schedules today's greetings if this replica leads; None when another one does."""
+        if self._leader is not None and not await self._leader.is_leader():
+            return None
+        return await self.run_once(now)
+
+    async def run_once(self, now: datetime | None = None) -> int:
+        today = (now or self._clock()).astimezone(self._zone).date()
+        parties: list[BirthdayParty] = []
+        for month, day in birthdays_on(today):
+            parties.extend(await self._directory.birthday_parties(month, day))
+        if not parties:
+            return 0
+        due_at = datetime.combine(today, self._send_at, tzinfo=self._zone)
+        caller = self._caller() if self._caller else None
+        if caller is None:
+            raise PermissionDenied("the birthday job runs as the service's own identity")
+        with acting_as(caller):
+            return await schedule_birthday_greetings(
+                uow=self._uow(), caller=caller, parties=parties, year=today.year, due_at=due_at
+            )
 
 
 def parse_variables(raw: Mapping[str, Any]) -> dict[str, str]:

@@ -28,6 +28,16 @@ class Contact:
     branch_id: str = ""
 
 
+@dataclass(frozen=True)
+class BirthdayParty:
+    """A customer born on a given day who agreed to birthday greetings."""
+
+    party_id: str
+    name: str
+    managing_officer_id: str
+    branch_id: str
+
+
 class Directory(Protocol):
     """Customer and staff look-ups (the customer service owns the data)."""
 
@@ -38,6 +48,10 @@ class Directory(Protocol):
     async def staff_with_role(self, branch_id: str, role: str) -> list[str]: ...
 
     async def has_consent(self, party_id: str, purpose: str) -> bool: ...
+
+    async def birthday_parties(self, month: int, day: int) -> list[BirthdayParty]:
+        """Every party born on month/day with an active birthday-greeting consent."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -70,6 +71,26 @@ def rate_limited_until(sent_at: Sequence[datetime], now: datetime, limits: Limit
 def retry_delay(attempt: int, base_seconds: float, cap_seconds: float = 3600.0) -> timedelta:
     """Exponential backoff after the ``attempt``-th failed send (1-based)."""
     return timedelta(seconds=min(cap_seconds, base_seconds * 2 ** max(0, attempt - 1)))
+
+
+MARKETING_CONSENT = "marketing"
+# Birthday greetings are asked for separately from other marketing (the customer's "birthday_greeting" consent).
+BIRTHDAY_CONSENT = "birthday_greeting"
+
+
+def consent_purpose(event_type: str, variables: dict[str, str]) -> str:
+    """The consent a marketing message needs: its own purpose for birthday greetings, else marketing."""
+    if event_type == "notification.reminder.due" and variables.get("kind") == "birthday":
+        return BIRTHDAY_CONSENT
+    return MARKETING_CONSENT
+
+
+def birthdays_on(day: date) -> list[tuple[int, int]]:
+    """The (month, day) birthdays celebrated on ``day``: 29 February falls on the 28th in common years."""
+    dates = [(day.month, day.day)]
+    if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+        dates.append((2, 29))
+    return dates
 
 
 def mask_phone(e164: str) -> str:

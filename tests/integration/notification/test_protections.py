@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from granary.v1 import customer_pb2
 
+from services.common.audit import list_entries, verify_chain
 from services.common.clock import utcnow
 from services.common.envelope import OutgoingEvent
 from tests.integration.conftest import login, seed_org
@@ -323,3 +324,46 @@ async def test_marketing_with_recorded_consent_is_sent_until_the_customer_opts_o
     [suppressed] = await messages(notification, event_id=second.id)
     assert (suppressed.status, suppressed.hold_reason) == ("suppressed", "opt_out")
     assert len(loopback.received()) == 1
+
+
+async def test_holding_releasing_sending_and_failing_are_audited_with_the_recipient_masked(  # type: ignore[no-untyped-def]
+    world, loopback, monkeypatch
+) -> None:
+    notification = world["notification"]
+    monkeypatch.setenv("GRANARY_NOTIFICATION_QUIET_HOURS", "21:00-08:00")
+    notification.settings.__dict__.pop("notification", None)  # re-read the setting
+    dispatcher = dispatcher_for(notification)
+    event = overdue_event(world["party"])
+    await publish(notification, event)
+    [message] = await _queued(notification, event.id)
+
+    async def trail(message_id: str) -> list[dict]:
+        entries = await list_entries(notification.engine, entity_type="message", entity_id=message_id, limit=50)
+        return list(reversed(entries))  # oldest first
+
+    evening = _tomorrow_at(22, 15)
+    await dispatcher.dispatch_once(evening)
+    await dispatcher.dispatch_once(evening + timedelta(hours=9, minutes=46))  # 08:01: released and sent
+    assert [e["action"] for e in await trail(message.id)] == ["message.held", "message.released", "message.sent"]
+    held, released, sent = await trail(message.id)
+    assert held["details"]["hold_reason"] == "quiet_hours"
+    assert sent["details"]["gateway_message_id"] == "gw-1"
+    for entry in (held, released, sent):
+        assert entry["details"]["recipient"] == "138****8000"
+        assert entry["details"]["template_code"] == "loan.overdue.customer"
+        assert entry["actor_id"] == "service:notification"
+
+    loopback.set_mode(sms="reject")
+    other = overdue_event(world["party"], dpd=8)
+    await publish(notification, other)
+    [refused] = await _queued(notification, other.id)
+    await dispatcher.dispatch_once(evening + timedelta(hours=12))
+    [failed] = await trail(refused.id)
+    assert failed["action"] == "message.failed"
+    assert failed["details"]["recipient"] == "138****8000"
+    assert "isv.MOBILE_NUMBER_ILLEGAL" in failed["details"]["error"]
+
+    # the full number is nowhere in the audit log (it is kept for ever)
+    everything = await list_entries(notification.engine, limit=1000)
+    assert everything and not any("13800138000" in str(e["details"]) for e in everything)
+    assert (await verify_chain(notification.engine)).intact

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from services.notification.domain import expressions, rules, seeds, templates
-from services.notification.domain.protections import Limits, QuietHours, mask_phone, rate_limited_until, retry_delay
+from services.notification.domain.protections import (
+    Limits,
+    QuietHours,
+    birthdays_on,
+    consent_purpose,
+    mask_phone,
+    rate_limited_until,
+    retry_delay,
+)
 
 OVERDUE = {"loan_id": "L1", "party_id": "P1", "dpd": 5, "overdue_amount": "1200.50", "bucket": "M1"}
 
@@ -152,3 +160,27 @@ def test_backoff_and_masking() -> None:
     assert [retry_delay(n, 30).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
     assert retry_delay(30, 30).total_seconds() == 3600
     assert mask_phone("+8613800138000") == "138****8000"
+
+
+def test_birthdays_on_a_day_include_29_february_on_the_28th_of_common_years() -> None:
+    assert birthdays_on(date(2031, 12, 31)) == [(12, 31)]
+    assert birthdays_on(date(2031, 2, 28)) == [(2, 28), (2, 29)]
+    assert birthdays_on(date(2032, 2, 28)) == [(2, 28)]
+    assert birthdays_on(date(2032, 2, 29)) == [(2, 29)]
+
+
+def test_birthday_greetings_need_their_own_consent_other_marketing_the_marketing_one() -> None:
+    assert consent_purpose("notification.reminder.due", {"kind": "birthday"}) == "birthday_greeting"
+    assert consent_purpose("notification.reminder.due", {"kind": "lead_follow_up"}) == "marketing"
+    # only the service's own reminder event can ask for the birthday consent
+    assert consent_purpose("customer.tier.changed", {"kind": "birthday"}) == "marketing"
+
+
+def test_sms_to_a_role_needs_the_role() -> None:
+    no_role = rules.RuleSpec("x", "process.task.escalated", "", [rules.Action(kind="sms", template_code="t",
+                                                                                recipient="role")])
+    assert ("actions[0].role", "is required for SMS to a role") in rules.validate_rule(no_role)
+    with_role = rules.RuleSpec("x", "process.task.escalated", "", [rules.Action(kind="sms", template_code="t",
+                                                                                  recipient="role",
+                                                                                  role="@candidate_role")])
+    assert rules.validate_rule(with_role) == []
