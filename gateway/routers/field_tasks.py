@@ -14,9 +14,11 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import grpc
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from google.protobuf.timestamp_pb2 import Timestamp
 from granary.v1 import fieldtask_pb2
 from pydantic import BaseModel, Field
@@ -25,7 +27,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from gateway.auth import CurrentUser, RequireRoles
 from services.common.grpc_client import call
 from services.common.grpc_errors import from_rpc_error
-from services.common.identity import METADATA_KEY
+from services.common.identity import acting_as
 from services.common.timestamps import from_timestamp
 
 router = APIRouter(prefix="/field-tasks", tags=["field-tasks"])
@@ -143,6 +145,9 @@ class FieldTaskRead(BaseModel):
     submitted_at: str | None
     completed_at: str | None
     check_in_flagged: bool
+    location_pending: bool = Field(
+        False, description="No location yet: the party's address could not be located when the task was created"
+    )
 
     @classmethod
     def from_proto(cls, t: fieldtask_pb2.FieldTask) -> FieldTaskRead:
@@ -170,6 +175,7 @@ class FieldTaskRead(BaseModel):
             submitted_at=_iso(t, "submitted_at"),
             completed_at=_iso(t, "completed_at"),
             check_in_flagged=t.check_in_flagged,
+            location_pending=t.location_pending,
         )
 
 
@@ -251,6 +257,8 @@ class SignatureRead(BaseModel):
     image_sha256: str
     content_hash: str
     provider: str
+    external_ref: str = ""
+    document_ref: str = ""
     officer_id: str
     signed_at: str
     position: dict[str, float] | None
@@ -265,6 +273,8 @@ class SignatureRead(BaseModel):
             image_sha256=s.image_sha256,
             content_hash=s.content_hash,
             provider=s.provider,
+            external_ref=s.external_ref,
+            document_ref=s.document_ref,
             officer_id=s.officer_id,
             signed_at=from_timestamp(s.signed_at).isoformat(),
             position={"latitude": s.latitude, "longitude": s.longitude} if s.has_position else None,
@@ -337,6 +347,26 @@ class SignatureCreate(BaseModel):
     position: GeoPointIn | None = None
     signed_at: datetime | None = None
     content_hash: str = Field("", description="The form hash the signer was shown; refused if it differs")
+
+
+class ExternalSignatureCreate(BaseModel):
+    provider: str = Field(min_length=1, max_length=40, description="The e-signature provider's name")
+    external_ref: str = Field(min_length=1, max_length=120, description="The provider's id of the signing")
+    signer_name: str = Field(min_length=1, max_length=100)
+    signer_party_id: str = Field("", max_length=80)
+    signed_at: datetime
+    content_hash: str = Field(description="SHA-256 of the form content the provider had signed")
+    image_base64: str = Field("", description="Signature image (PNG or JPEG), base64, if the provider gives one")
+    document_ref: str = Field("", max_length=300, description="The provider's reference to the signed document")
+
+
+class ExternalSignatureRead(SignatureRead):
+    created: bool
+
+
+class LocationUpdate(BaseModel):
+    location: GeoPointIn
+    address: str = Field("", max_length=300)
 
 
 class SignatureCheckRead(BaseModel):
@@ -615,12 +645,9 @@ async def upload_evidence(
         if not sent_header:
             yield fieldtask_pb2.UploadEvidenceRequest(header=header)
 
-    try:
-        reply = await _backend(request).UploadEvidence(
-            messages(), metadata=((METADATA_KEY, user.token),), timeout=UPLOAD_TIMEOUT_SECONDS
-        )
-    except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc) from None
+    reply = await call(
+        lambda stream: _backend(request).UploadEvidence(stream, timeout=UPLOAD_TIMEOUT_SECONDS), messages(), caller=user
+    )
     return EvidenceRead.from_proto(reply.evidence)
 
 
@@ -642,6 +669,88 @@ async def capture_signature(task_id: str, body: SignatureCreate, request: Reques
         message.position.CopyFrom(body.position.to_proto())
     reply = await call(_backend(request).CaptureSignature, message, caller=user)
     return SignatureRead.from_proto(reply.signature)
+
+
+@router.post("/{task_id}/external-signatures", response_model=ExternalSignatureRead)
+async def record_external_signature(
+    task_id: str, body: ExternalSignatureCreate, request: Request, user: CurrentUser, response: Response
+) -> ExternalSignatureRead:
+    """A signing done at an external e-signature provider; 201 when new, 200 when already recorded."""
+    try:
+        image = base64.b64decode(body.image_base64, validate=True) if body.image_base64 else b""
+    except (binascii.Error, ValueError):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "image_base64 is not base64") from None
+    reply = await call(
+        _backend(request).RecordExternalSignature,
+        fieldtask_pb2.RecordExternalSignatureRequest(
+            task_id=task_id,
+            provider=body.provider,
+            external_ref=body.external_ref,
+            signer_name=body.signer_name,
+            signer_party_id=body.signer_party_id,
+            signed_at=timestamp(body.signed_at),
+            content_hash=body.content_hash,
+            image=image,
+            document_ref=body.document_ref,
+        ),
+        caller=user,
+    )
+    response.status_code = status.HTTP_201_CREATED if reply.created else status.HTTP_200_OK
+    return ExternalSignatureRead(**SignatureRead.from_proto(reply.signature).model_dump(), created=reply.created)
+
+
+@router.put("/{task_id}/location", response_model=FieldTaskRead)
+async def update_location(task_id: str, body: LocationUpdate, request: Request, user: CurrentUser) -> FieldTaskRead:
+    reply = await call(
+        _backend(request).UpdateFieldTaskLocation,
+        fieldtask_pb2.UpdateFieldTaskLocationRequest(
+            task_id=task_id, location=body.location.to_proto(), address=body.address
+        ),
+        caller=user,
+    )
+    return FieldTaskRead.from_proto(reply.task)
+
+
+@router.get(
+    "/{task_id}/evidence/{evidence_id}",
+    response_class=StreamingResponse,
+    responses={200: {"description": "The stored bytes, with the stored media type"}},
+)
+async def download_evidence(task_id: str, evidence_id: str, request: Request, user: CurrentUser) -> StreamingResponse:
+    """The stored file, streamed; only the task's officer and the branch's managers (audited)."""
+    with acting_as(user):
+        stream = _backend(request).DownloadEvidence(
+            fieldtask_pb2.DownloadEvidenceRequest(task_id=task_id, evidence_id=evidence_id),
+            timeout=UPLOAD_TIMEOUT_SECONDS,
+        )
+    try:
+        first = await stream.read()
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc) from None
+    if first is grpc.aio.EOF or first.WhichOneof("part") != "evidence":
+        stream.cancel()
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, "the field task service sent no file description")
+    evidence = first.evidence
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            while (message := await stream.read()) is not grpc.aio.EOF:
+                yield message.chunk
+        finally:
+            stream.cancel()
+
+    name = evidence.file_name or f"{evidence.kind}-{evidence.id}"
+    return StreamingResponse(
+        body(),
+        media_type=evidence.media_type,
+        headers={
+            "Content-Length": str(evidence.size_bytes),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "ETag": f'"{evidence.sha256}"',
+            "X-Content-SHA256": evidence.sha256,
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 @router.get("/{task_id}/signature/verification", response_model=SignatureCheckRead)

@@ -19,12 +19,14 @@ RequestT = TypeVar("RequestT")
 ResponseT = TypeVar("ResponseT")
 
 
-class _DeadlineAndCaller(grpc.aio.UnaryUnaryClientInterceptor):
+class _CallerAndDeadline:
+    """Adds the caller's identity, the idempotency key and a default deadline to a call."""
+
     def __init__(self, default_timeout: float, fallback_caller: Callable[[], Caller]) -> None:
         self._timeout = default_timeout
         self._fallback = fallback_caller
 
-    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+    def _details(self, client_call_details: Any) -> grpc.aio.ClientCallDetails:
         caller = current_caller() or self._fallback()
         metadata = [
             (k, v) for k, v in (client_call_details.metadata or ()) if k not in (METADATA_KEY, IDEMPOTENCY_KEY)
@@ -40,7 +42,23 @@ class _DeadlineAndCaller(grpc.aio.UnaryUnaryClientInterceptor):
             credentials=client_call_details.credentials,
             wait_for_ready=client_call_details.wait_for_ready,
         )
-        return await continuation(details, request)
+        return details
+
+
+# A channel files each interceptor under one call kind only: one class per kind.
+class _DeadlineAndCaller(_CallerAndDeadline, grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+
+class _StreamUnaryDeadlineAndCaller(_CallerAndDeadline, grpc.aio.StreamUnaryClientInterceptor):
+    async def intercept_stream_unary(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
+        return await continuation(self._details(client_call_details), request_iterator)
+
+
+class _UnaryStreamDeadlineAndCaller(_CallerAndDeadline, grpc.aio.UnaryStreamClientInterceptor):
+    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(self._details(client_call_details), request)
 
 
 class ServiceChannels:
@@ -50,6 +68,8 @@ class ServiceChannels:
         self._interceptors: list[Any] = [
             *aio_client_interceptors(),
             _DeadlineAndCaller(default_timeout, fallback_caller),
+            _StreamUnaryDeadlineAndCaller(default_timeout, fallback_caller),
+            _UnaryStreamDeadlineAndCaller(default_timeout, fallback_caller),
         ]
         self._channels: dict[str, grpc.aio.Channel] = {}
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -17,7 +18,7 @@ from services.common import idempotency
 from services.common.errors import DomainError, Unauthenticated
 from services.common.grpc_errors import to_status
 from services.common.idempotency import IdempotencyStore
-from services.common.identity import METADATA_KEY, TokenSigner, acting_as
+from services.common.identity import METADATA_KEY, Caller, TokenSigner, acting_as
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,12 @@ class CallerAndErrorsInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method  # type: ignore[attr-defined]
-        if handler is None or method.startswith(_OPEN_PREFIXES) or handler.unary_unary is None:
+        if handler is None or method.startswith(_OPEN_PREFIXES):
             return handler
         metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
         token = metadata.get(METADATA_KEY, "")
+        if handler.unary_unary is None:
+            return self._guard_streaming(handler, method, token)
         key = metadata.get(idempotency.METADATA_KEY) if idempotency.is_command(method) else None
         behaviour = handler.unary_unary
         serialize = handler.response_serializer
@@ -71,6 +74,64 @@ class CallerAndErrorsInterceptor(grpc.aio.ServerInterceptor):
             # A replayed response is already serialized.
             response_serializer=lambda r: r if isinstance(r, bytes) else serialize(r),
         )
+
+    def _caller(self, token: str) -> Caller:
+        if not token:
+            raise Unauthenticated("no caller identity on this call", reason="CALLER_MISSING")
+        return self._signer.verify(token)
+
+    async def _fail(self, error: Exception, method: str, context: grpc.aio.ServicerContext) -> None:
+        """Ends a failed call (called in its ``except`` block): a domain error as its rich status,
+        anything else as INTERNAL, logged."""
+        if isinstance(error, DomainError):
+            await context.abort_with_status(to_status(error))
+        if isinstance(error, grpc.aio.AbortError):
+            raise error
+        span_context = trace.get_current_span().get_span_context()
+        log.exception("unexpected error in %s (trace %032x)", method, span_context.trace_id)
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log")
+
+    def _guard_streaming(self, handler: grpc.RpcMethodHandler, method: str, token: str) -> grpc.RpcMethodHandler:
+        """The same caller check and error mapping for client-streaming and server-streaming calls.
+
+        Idempotency keys apply to unary commands only (a stream has no single request to hash).
+        """
+        if handler.stream_unary is not None:
+            stream_unary = handler.stream_unary
+
+            async def guarded_stream_unary(request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    with acting_as(self._caller(token)):
+                        return await stream_unary(request_iterator, context)
+                except Exception as error:
+                    await self._fail(error, method, context)
+
+            return grpc.stream_unary_rpc_method_handler(
+                guarded_stream_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            unary_stream = handler.unary_stream
+
+            async def guarded_unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                try:
+                    with acting_as(self._caller(token)):
+                        responses = unary_stream(request, context)
+                        if inspect.isasyncgen(responses):
+                            async for response in responses:
+                                yield response
+                        else:  # a handler that writes with context.write()
+                            await responses
+                except Exception as error:
+                    await self._fail(error, method, context)
+
+            return grpc.unary_stream_rpc_method_handler(
+                guarded_unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
 
     async def _once(
         self,

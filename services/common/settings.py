@@ -123,6 +123,18 @@ class FieldTaskSettings(BaseSettings):
     blob_dir: str = Field(
         "", description="Directory of evidence files (content-addressed); defaults to <var>/blobs."
     )
+    blob_store: Literal["local", "nats", "s3"] = Field(
+        "local", description="Where evidence files are kept: `local` (blob_dir), `nats` (object store), `s3`."
+    )
+    blob_nats_bucket: str = Field("granary-evidence", description="NATS object store bucket of evidence files.")
+    blob_s3_endpoint_url: str = Field(
+        "", description="S3-compatible endpoint (e.g. http://minio:9000); empty: the AWS default."
+    )
+    blob_s3_bucket: str = Field("", description="S3 bucket of evidence files (required when blob_store is s3).")
+    blob_s3_region: str = Field("us-east-1", description="S3 region used for request signing.")
+    blob_s3_access_key_id: str = Field("", description="S3 access key id; empty: the standard AWS credential chain.")
+    blob_s3_secret_access_key: SecretStr = Field(SecretStr(""), description="S3 secret access key.")
+    blob_s3_prefix: str = Field("", description="Key prefix of evidence files in the S3 bucket (e.g. fieldtask/).")
     working_hours: str = Field(
         "07:00-20:00", description="Local hours when officers' location pings are recorded."
     )

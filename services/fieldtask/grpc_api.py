@@ -12,9 +12,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from granary.v1 import fieldtask_pb2, fieldtask_pb2_grpc
 
 from services.common.blobstore import BlobStore
-from services.common.errors import DomainError, InvalidArgument, Unauthenticated
-from services.common.grpc_errors import to_status
-from services.common.identity import METADATA_KEY, TokenSigner, acting_as, require_caller
+from services.common.errors import InvalidArgument
+from services.common.identity import require_caller
 from services.common.timestamps import to_timestamp
 from services.fieldtask import service
 from services.fieldtask.domain.geo import CoordinateSystem
@@ -72,12 +71,12 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         uow: Callable[[], service.FieldTaskUnitOfWork],
         config: service.FieldConfig | None = None,
         store: BlobStore | None = None,
-        signer: TokenSigner | None = None,
+        locator: service.PartyLocator | None = None,
     ) -> None:
         self._uow = uow
         self._config = config or service.FieldConfig()
         self._store = store
-        self._signer = signer
+        self._locator = locator
 
     def _blobs(self) -> BlobStore:
         if self._store is None:
@@ -110,8 +109,21 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
                 location=_geo(request.location) if request.HasField("location") else None,
                 address=request.address,
             ),
+            locator=self._locator,
         )
         return fieldtask_pb2.CreateFieldTaskResponse(task=task_to_proto(task))
+
+    async def UpdateFieldTaskLocation(
+        self, request: fieldtask_pb2.UpdateFieldTaskLocationRequest, context: grpc.aio.ServicerContext
+    ) -> fieldtask_pb2.UpdateFieldTaskLocationResponse:
+        task = await service.update_field_task_location(
+            uow=self._uow(),
+            caller=require_caller(),
+            task_id=request.task_id,
+            location=_geo(request.location) if request.HasField("location") else None,
+            address=request.address,
+        )
+        return fieldtask_pb2.UpdateFieldTaskLocationResponse(task=task_to_proto(task))
 
     async def GetFieldTask(
         self, request: fieldtask_pb2.GetFieldTaskRequest, context: grpc.aio.ServicerContext
@@ -233,25 +245,10 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         request_iterator: AsyncIterator[fieldtask_pb2.UploadEvidenceRequest],
         context: grpc.aio.ServicerContext,
     ) -> fieldtask_pb2.UploadEvidenceResponse:
-        # The common interceptor guards unary calls only: a streaming call verifies its caller here.
-        try:
-            caller = self._verify(context)
-            with acting_as(caller):
-                row = await self._upload(request_iterator, caller)
-            return fieldtask_pb2.UploadEvidenceResponse(evidence=evidence_to_proto(row))
-        except DomainError as error:
-            await context.abort_with_status(to_status(error))
-            raise  # unreachable: abort raises
+        row = await self._upload(request_iterator)
+        return fieldtask_pb2.UploadEvidenceResponse(evidence=evidence_to_proto(row))
 
-    def _verify(self, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
-        token = dict(context.invocation_metadata() or ()).get(METADATA_KEY, "")
-        if not token or self._signer is None:
-            raise Unauthenticated("no caller identity on this call", reason="CALLER_MISSING")
-        return self._signer.verify(str(token))
-
-    async def _upload(
-        self, request_iterator: AsyncIterator[fieldtask_pb2.UploadEvidenceRequest], caller: object
-    ) -> EvidenceRow:
+    async def _upload(self, request_iterator: AsyncIterator[fieldtask_pb2.UploadEvidenceRequest]) -> EvidenceRow:
         first = await anext(aiter(request_iterator), None)
         if first is None or first.WhichOneof("part") != "header":
             raise InvalidArgument.for_field("header", "must be the first message of the upload")
@@ -278,6 +275,42 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
             store=self._blobs(),
             max_bytes=self._config.evidence_max_bytes,
         )
+
+    async def DownloadEvidence(
+        self, request: fieldtask_pb2.DownloadEvidenceRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[fieldtask_pb2.DownloadEvidenceResponse]:
+        store = self._blobs()
+        row = await service.open_evidence(
+            uow=self._uow(),
+            caller=require_caller(),
+            task_id=request.task_id,
+            evidence_id=request.evidence_id,
+            store=store,
+        )
+        yield fieldtask_pb2.DownloadEvidenceResponse(evidence=evidence_to_proto(row))
+        async for chunk in store.stream(row.sha256):
+            yield fieldtask_pb2.DownloadEvidenceResponse(chunk=chunk)
+
+    async def RecordExternalSignature(
+        self, request: fieldtask_pb2.RecordExternalSignatureRequest, context: grpc.aio.ServicerContext
+    ) -> fieldtask_pb2.RecordExternalSignatureResponse:
+        row, created = await service.record_external_signature(
+            uow_factory=self._uow,
+            caller=require_caller(),
+            signature=service.ExternalSignature(
+                task_id=request.task_id,
+                provider=request.provider,
+                external_ref=request.external_ref,
+                signer_name=request.signer_name,
+                signer_party_id=request.signer_party_id,
+                signed_at=_optional_time(request, "signed_at"),
+                content_hash=request.content_hash,
+                image=request.image,
+                document_ref=request.document_ref,
+            ),
+            store=self._blobs(),
+        )
+        return fieldtask_pb2.RecordExternalSignatureResponse(signature=signature_to_proto(row, True), created=created)
 
     async def CaptureSignature(
         self, request: fieldtask_pb2.CaptureSignatureRequest, context: grpc.aio.ServicerContext
@@ -468,6 +501,7 @@ def task_to_proto(task: FieldTaskRow) -> fieldtask_pb2.FieldTask:
         submitted_at=_ts(task.submitted_at),
         completed_at=_ts(task.completed_at),
         check_in_flagged=bool(task.check_in_flagged),
+        location_pending=bool(task.location_pending),
     )
 
 
@@ -532,7 +566,8 @@ def signature_to_proto(row: SignatureRow, valid: bool) -> fieldtask_pb2.Signatur
         image_sha256=row.image_sha256,
         content_hash=row.content_hash,
         provider=row.provider,
-        external_ref=row.external_ref,
+        external_ref="" if row.provider == service.DEVICE_PROVIDER else row.external_ref,
+        document_ref=row.document_ref or "",
         has_position=row.latitude is not None,
         latitude=row.latitude or 0.0,
         longitude=row.longitude or 0.0,

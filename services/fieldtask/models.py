@@ -43,7 +43,8 @@ class FieldTaskRow(Base):
     process_instance_id: Mapped[str] = mapped_column(String(80), default="", server_default="")
     latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
-    location_source: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    # wgs84 | gcj02 (given) | party_address (the party's address region, from customer); widened by 0004.
+    location_source: Mapped[str] = mapped_column(String(16), default="", server_default="")
     address: Mapped[str] = mapped_column(String(300), default="", server_default="")
     form_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     form_data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -53,6 +54,8 @@ class FieldTaskRow(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # The last check-in was beyond the radius or the task has no location: managers see it in lists.
     check_in_flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Added by fieldtask_0004: no location yet because the party's address could not be located.
+    location_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Optimistic lock: concurrent changes to one task cannot both win.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
@@ -121,7 +124,11 @@ class EvidenceRow(Base):
 
 class SignatureRow(Base):
     __tablename__ = "field_task_signatures"
-    __table_args__ = (Index("ix_field_task_signatures_task", "task_id", "signed_at"),)
+    __table_args__ = (
+        Index("ix_field_task_signatures_task", "task_id", "signed_at"),
+        # One signing per provider reference (a device signature's reference is its own id).
+        UniqueConstraint("provider", "external_ref", name="uq_field_task_signatures_provider_ref"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(36))
@@ -135,6 +142,8 @@ class SignatureRow(Base):
     longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     officer_id: Mapped[str] = mapped_column(String(80))
     signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Added by fieldtask_0004: an external provider's reference to the signed document.
+    document_ref: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
 
 class SyncItemRow(Base):

@@ -64,6 +64,10 @@ class FieldTaskRepository:
         )
         return list((await self._session.scalars(query)).all())
 
+    async def location_pending(self, limit: int) -> list[FieldTaskRow]:
+        query = select(FieldTaskRow).where(FieldTaskRow.location_pending.is_(True)).order_by(FieldTaskRow.created_at)
+        return list((await self._session.scalars(query.limit(limit))).all())
+
     async def overdue(self, now: datetime, statuses: Collection[str], limit: int) -> list[FieldTaskRow]:
         query = (
             select(FieldTaskRow)
@@ -125,6 +129,9 @@ class EvidenceRepository:
         query = select(EvidenceRow).where(EvidenceRow.task_id == task_id, EvidenceRow.sha256 == sha256)
         return (await self._session.scalars(query)).first()
 
+    async def get(self, evidence_id: str) -> EvidenceRow | None:
+        return await self._session.get(EvidenceRow, evidence_id)
+
 
 class SignatureRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -136,6 +143,10 @@ class SignatureRepository:
     async def for_task(self, task_id: str) -> list[SignatureRow]:
         query = select(SignatureRow).where(SignatureRow.task_id == task_id).order_by(SignatureRow.signed_at)
         return list((await self._session.scalars(query)).all())
+
+    async def by_reference(self, provider: str, external_ref: str) -> SignatureRow | None:
+        query = select(SignatureRow).where(SignatureRow.provider == provider, SignatureRow.external_ref == external_ref)
+        return (await self._session.scalars(query)).first()
 
 
 class SyncRepository:

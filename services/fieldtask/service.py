@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from granary.v1 import fieldtask_pb2
 from sqlalchemy import ColumnElement, false, or_
@@ -75,6 +75,7 @@ MANAGER_ROLES = ("supervisor", "president", "risk_director")
 TASK_WRITERS = ("officer", "supervisor", "president", "admin", "system")
 OTHER_BRANCH_WRITERS = ("admin", "system")
 MAX_SIGNATURE_BYTES = 2 * 1024 * 1024
+DEVICE_PROVIDER = "device"
 MAX_SYNC_ITEMS = 500
 MAX_CLIENT_ID = 80
 ENTITY = "field_task"
@@ -152,6 +153,21 @@ class NewFieldTask:
     process_instance_id: str = ""
     location: GeoInput | None = None
     address: str = ""
+
+
+PARTY_ADDRESS = "party_address"
+
+
+class LocatorUnavailable(Exception):
+    """The customer service could not be asked (down, timed out): the answer is unknown."""
+
+
+class PartyLocator(Protocol):
+    async def locate(self, party_id: str) -> Position | None:
+        """The WGS-84 point of the party's address; None when it has no located address.
+
+        Raises LocatorUnavailable when the answer cannot be had now."""
+        ...
 
 
 @dataclass
@@ -269,7 +285,9 @@ def _task_position(task: FieldTaskRow) -> Position | None:
 # ---------------------------------------------------------------- tasks
 
 
-async def create_field_task(*, uow: FieldTaskUnitOfWork, caller: Caller, new: NewFieldTask) -> FieldTaskRow:
+async def create_field_task(
+    *, uow: FieldTaskUnitOfWork, caller: Caller, new: NewFieldTask, locator: PartyLocator | None = None
+) -> FieldTaskRow:
     if not caller.has_role(*TASK_WRITERS):
         raise PermissionDenied("your roles may not create field tasks")
     now = utcnow()
@@ -304,6 +322,14 @@ async def create_field_task(*, uow: FieldTaskUnitOfWork, caller: Caller, new: Ne
     subject_type, subject_id = new.subject_type, new.subject_id.strip()
     if not subject_type and plan.party_id:
         subject_type, subject_id = "party", subject_id or plan.party_id
+    pending = False
+    if location is None and plan.party_id and locator is not None:
+        # Asked before the transaction opens: no database work waits on another service.
+        try:
+            location = await locator.locate(plan.party_id)
+        except LocatorUnavailable:
+            pending = True
+        source = PARTY_ADDRESS if location is not None else ""
     async with uow:
         task = FieldTaskRow(
             id=new_id(),
@@ -325,6 +351,7 @@ async def create_field_task(*, uow: FieldTaskUnitOfWork, caller: Caller, new: Ne
             latitude=location.latitude if location else None,
             longitude=location.longitude if location else None,
             location_source=source,
+            location_pending=pending,
             address=new.address.strip(),
             form_version=forms.CURRENT_VERSION[plan.task_type],
             check_in_flagged=False,
@@ -348,7 +375,13 @@ async def create_field_task(*, uow: FieldTaskUnitOfWork, caller: Caller, new: Ne
             "fieldtask.task.created",
             ENTITY,
             task.id,
-            {"task_type": task.task_type, "branch_id": branch_id, "assignee_id": task.assignee_id},
+            {
+                "task_type": task.task_type,
+                "branch_id": branch_id,
+                "assignee_id": task.assignee_id,
+                "location_source": source,
+                "location_pending": pending,
+            },
         )
         uow.record(
             "fieldtask.task.created",
@@ -364,6 +397,70 @@ async def create_field_task(*, uow: FieldTaskUnitOfWork, caller: Caller, new: Ne
         )
         await uow.commit()
     return task
+
+
+async def update_field_task_location(
+    *, uow: FieldTaskUnitOfWork, caller: Caller, task_id: str, location: GeoInput | None, address: str = ""
+) -> FieldTaskRow:
+    """Sets a task's location (its officer or the branch's managers), clearing location_pending."""
+    if location is None:
+        raise InvalidArgument.for_field("location", "is required")
+    position, system = _position(location, "location")
+    if len(address.strip()) > 300:
+        raise InvalidArgument.for_field("address", "must be at most 300 characters")
+    async with uow:
+        task = await _load(uow, caller, task_id)
+        if caller.user_id != task.assignee_id and not _may_manage(caller, task):
+            raise PermissionDenied("only the task's officer and the branch's managers may change its location")
+        if TaskStatus(task.status) not in OPEN_STATUSES:
+            raise FailedPrecondition(f"the task is {task.status}; its location can no longer change")
+        previous = (task.latitude, task.longitude, task.location_source)
+        task.latitude, task.longitude = position.latitude, position.longitude
+        task.location_source = system.value
+        task.location_pending = False
+        if address.strip():
+            task.address = address.strip()
+        task.updated_at = utcnow()
+        uow.audit(
+            "fieldtask.task.location_updated",
+            ENTITY,
+            task.id,
+            {"source": system.value, "previous": list(previous)},
+        )
+        await _commit(uow)
+    return task
+
+
+async def retry_pending_locations(
+    *, uow_factory: Callable[[], FieldTaskUnitOfWork], caller: Caller, locator: PartyLocator, limit: int = 50
+) -> int:
+    """Asks again for the party location of tasks created while customer was unavailable."""
+    async with uow_factory() as uow:
+        pending = await uow.tasks.location_pending(limit)
+        work = [(t.id, t.party_id) for t in pending]
+    located = 0
+    for task_id, party_id in work:
+        try:
+            position = await locator.locate(party_id)
+        except LocatorUnavailable:
+            break  # still down: try again on the next round
+        async with uow_factory() as uow:
+            task = await uow.tasks.get(task_id)
+            if task is None or not task.location_pending:
+                continue
+            task.location_pending = False
+            if position is not None and task.latitude is None:
+                task.latitude, task.longitude = position.latitude, position.longitude
+                task.location_source = PARTY_ADDRESS
+                located += 1
+            uow.audit(
+                "fieldtask.task.location_resolved",
+                ENTITY,
+                task.id,
+                {"located": position is not None, "by": caller.user_id},
+            )
+            await _commit(uow)
+    return located
 
 
 async def get_field_task(*, uow: FieldTaskUnitOfWork, caller: Caller, task_id: str) -> FieldTaskRow:
@@ -757,15 +854,16 @@ async def capture_signature(
             raise InvalidArgument.for_field(
                 "content_hash", "does not match the saved form: the signer saw different content"
             )
+        signature_id = new_id()
         row = SignatureRow(
-            id=new_id(),
+            id=signature_id,
             task_id=task.id,
             signer_name=name,
             signer_party_id=signer_party_id.strip()[:80],
             image_sha256=info.sha256,
             content_hash=current,
-            provider="device",
-            external_ref="",
+            provider=DEVICE_PROVIDER,
+            external_ref=signature_id,  # (provider, external_ref) is unique
             latitude=wgs.latitude if wgs else None,
             longitude=wgs.longitude if wgs else None,
             officer_id=caller.user_id,
@@ -800,6 +898,186 @@ async def capture_signature(
     return row
 
 
+class EvidenceNotFound(NotFound):
+    reason = "EVIDENCE_NOT_FOUND"
+
+
+class SignedContentMismatch(InvalidArgument):
+    reason = "SIGNED_CONTENT_MISMATCH"
+
+
+async def open_evidence(
+    *, uow: FieldTaskUnitOfWork, caller: Caller, task_id: str, evidence_id: str, store: BlobStore
+) -> EvidenceRow:
+    """Checks who asks and records the look (audit) before any byte is handed out.
+
+    Evidence (photos of homes, signatures) is personal data: the task's officer and the
+    branch's managers may download it; others who may see the task are refused.
+    """
+    async with uow:
+        task = await _load(uow, caller, task_id)
+        if not ((caller.user_id and caller.user_id == task.assignee_id) or _may_manage(caller, task)):
+            raise PermissionDenied("only the task's officer and the branch's managers may download its evidence")
+        row = await uow.evidence.get(evidence_id) if evidence_id else None
+        if row is None or row.task_id != task.id:
+            raise EvidenceNotFound(f"evidence {evidence_id} not found on field task {task.id}")
+        if not await store.exists(row.sha256):
+            raise FailedPrecondition(
+                f"the file of evidence {row.id} is missing from the blob store", metadata={"sha256": row.sha256}
+            )
+        uow.audit(
+            "fieldtask.evidence.downloaded",
+            ENTITY,
+            task.id,
+            {"evidence_id": row.id, "kind": row.kind, "sha256": row.sha256},
+        )
+        await uow.commit()
+    return row
+
+
+@dataclass(frozen=True)
+class ExternalSignature:
+    task_id: str
+    provider: str
+    external_ref: str
+    signer_name: str
+    signed_at: datetime | None
+    content_hash: str
+    signer_party_id: str = ""
+    image: bytes = b""
+    document_ref: str = ""
+
+
+def _check_external(sig: ExternalSignature, now: datetime) -> str | None:
+    """Validates an external signing; returns the image's media type (None: no image)."""
+    problems: list[FieldViolation] = []
+    provider = sig.provider.strip()
+    if not provider or len(provider) > 40:
+        problems.append(FieldViolation("provider", "is required (1 to 40 characters)"))
+    elif provider == DEVICE_PROVIDER:
+        problems.append(FieldViolation("provider", "device signatures are captured with the signature call"))
+    if not sig.external_ref.strip() or len(sig.external_ref) > 120:
+        problems.append(FieldViolation("external_ref", "is required (1 to 120 characters)"))
+    if not sig.signer_name.strip() or len(sig.signer_name.strip()) > 100:
+        problems.append(FieldViolation("signer_name", "is required (1 to 100 characters)"))
+    if sig.signed_at is None:
+        problems.append(FieldViolation("signed_at", "is required"))
+    elif as_utc(sig.signed_at) > now + timedelta(minutes=5):
+        problems.append(FieldViolation("signed_at", "is in the future"))
+    if not forms_hash_like(sig.content_hash):
+        problems.append(FieldViolation("content_hash", "must be the SHA-256 (64 hex digits) of the signed content"))
+    if not sig.image and not sig.document_ref.strip():
+        problems.append(FieldViolation("document_ref", "an image or a reference to the signed document is required"))
+    if len(sig.document_ref) > 300:
+        problems.append(FieldViolation("document_ref", "must be at most 300 characters"))
+    if len(sig.image) > MAX_SIGNATURE_BYTES:
+        problems.append(FieldViolation("image", f"must be at most {MAX_SIGNATURE_BYTES} bytes"))
+    if problems:
+        raise InvalidArgument(
+            "the external signature is incomplete: " + ", ".join(f"{p.field} {p.description}" for p in problems),
+            problems,
+        )
+    return ev.check_content(ev.EvidenceKind.SIGNATURE, sig.image[: ev.SNIFF_BYTES]) if sig.image else None
+
+
+def forms_hash_like(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+async def record_external_signature(
+    *,
+    uow_factory: Callable[[], FieldTaskUnitOfWork],
+    caller: Caller,
+    signature: ExternalSignature,
+    store: BlobStore,
+) -> tuple[SignatureRow, bool]:
+    """Records a signing done at an external e-signature provider over the task's form.
+
+    Refused unless the provider's content hash is the hash of the form as saved now (what was
+    signed must be what is stored). Idempotent on (provider, external_ref)."""
+    now = utcnow()
+    media_type = _check_external(signature, now)
+    provider, ref = signature.provider.strip(), signature.external_ref.strip()
+
+    async def _task_for(uow: FieldTaskUnitOfWork) -> tuple[FieldTaskRow, SignatureRow | None]:
+        task = await _load(uow, caller, signature.task_id)
+        if not (caller.is_system or caller.user_id == task.assignee_id or _may_manage(caller, task)):
+            raise PermissionDenied("only the task's officer, its managers or a connector may record its signature")
+        existing = await uow.signatures.by_reference(provider, ref)
+        if existing is not None and existing.task_id != task.id:
+            raise Conflict(f"{provider} signing {ref} is already recorded on another field task")
+        return task, existing
+
+    async with uow_factory() as uow:
+        task, existing = await _task_for(uow)
+        if existing is not None:
+            return existing, False
+    info = await store.put(signature.image) if signature.image else None
+    async with uow_factory() as uow:
+        task, existing = await _task_for(uow)
+        if existing is not None:
+            return existing, False
+        transition(TaskStatus(task.status), "sign")
+        current = forms.content_hash(task.form_data or {})
+        if not task.form_data or signature.content_hash != current:
+            raise SignedContentMismatch(
+                "content_hash: the provider signed other content than the task's saved form",
+                [FieldViolation("content_hash", f"does not match the saved form (its hash is {current})")],
+            )
+        signed_at = as_utc(signature.signed_at or now)
+        row = SignatureRow(
+            id=new_id(),
+            task_id=task.id,
+            signer_name=signature.signer_name.strip(),
+            signer_party_id=signature.signer_party_id.strip()[:80],
+            image_sha256=info.sha256 if info else "",
+            content_hash=current,
+            provider=provider,
+            external_ref=ref,
+            document_ref=signature.document_ref.strip(),
+            latitude=None,
+            longitude=None,
+            officer_id=caller.user_id,
+            signed_at=signed_at,
+        )
+        uow.signatures.add(row)
+        if info is not None and media_type and await uow.evidence.find(task.id, info.sha256) is None:
+            uow.evidence.add(
+                EvidenceRow(
+                    id=new_id(),
+                    task_id=task.id,
+                    kind=ev.EvidenceKind.SIGNATURE.value,
+                    media_type=media_type,
+                    sha256=info.sha256,
+                    size_bytes=info.size,
+                    file_name=f"{provider} signature",
+                    captured_at=signed_at,
+                    latitude=None,
+                    longitude=None,
+                    device_id="",
+                    uploaded_by=caller.user_id,
+                    uploaded_at=now,
+                )
+            )
+        uow.audit(
+            "fieldtask.signature.external_recorded",
+            ENTITY,
+            task.id,
+            {"signature_id": row.id, "provider": provider, "external_ref": ref, "content_hash": current},
+        )
+        try:
+            await _commit(uow)
+        except IntegrityError:
+            pass
+        else:
+            return row, True
+    async with uow_factory() as uow:  # the same signing recorded concurrently: answer with it
+        stored = await uow.signatures.by_reference(provider, ref)
+    if stored is None:
+        raise Conflict("the signature could not be recorded; retry")
+    return stored, False
+
+
 async def verify_signature(
     *, uow: FieldTaskUnitOfWork, caller: Caller, task_id: str
 ) -> tuple[SignatureRow | None, forms.SignatureCheck | None]:
@@ -820,9 +1098,13 @@ async def _check_complete(uow: FieldTaskUnitOfWork, task: FieldTaskRow) -> tuple
     task_type = TaskType(task.task_type)
     violations = forms.form_violations(task_type, task.form_version, task.form_data or {})
     evidence = await uow.evidence.for_task(task.id)
+    signatures = await uow.signatures.for_task(task.id)
     counts: dict[str, int] = {}
     for item in evidence:
         counts[item.kind] = counts.get(item.kind, 0) + 1
+    # An external provider's signature may come without an image: it still is the signature.
+    kind = ev.EvidenceKind.SIGNATURE.value
+    counts[kind] = max(counts.get(kind, 0), len(signatures))
     violations += forms.missing_evidence(task_type, counts)
     if violations:
         raise InvalidArgument(
@@ -830,7 +1112,6 @@ async def _check_complete(uow: FieldTaskUnitOfWork, task: FieldTaskRow) -> tuple
             violations,
             reason="SUBMISSION_INCOMPLETE",
         )
-    signatures = await uow.signatures.for_task(task.id)
     if signatures:
         check = forms.check_signature(signatures[-1].content_hash, task.form_data or {})
         if not check.valid:

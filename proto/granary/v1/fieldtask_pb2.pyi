@@ -224,6 +224,7 @@ class FieldTask(_message.Message):
     SUBMITTED_AT_FIELD_NUMBER: _builtins.int
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
     CHECK_IN_FLAGGED_FIELD_NUMBER: _builtins.int
+    LOCATION_PENDING_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     task_type: Global___FieldTaskType.ValueType
     status: Global___FieldTaskStatus.ValueType
@@ -250,6 +251,8 @@ class FieldTask(_message.Message):
     created_by: _builtins.str
     check_in_flagged: _builtins.bool
     """True when the last check-in was beyond the radius (or the task has no location)."""
+    location_pending: _builtins.bool
+    """No location yet: the party's address could not be located when the task was created."""
     @_builtins.property
     def due_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -286,10 +289,11 @@ class FieldTask(_message.Message):
         submitted_at: _timestamp_pb2.Timestamp | None = ...,
         completed_at: _timestamp_pb2.Timestamp | None = ...,
         check_in_flagged: _builtins.bool = ...,
+        location_pending: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "created_at", b"created_at", "due_at", b"due_at", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "assignee_id", b"assignee_id", "branch_id", b"branch_id", "business_key", b"business_key", "check_in_flagged", b"check_in_flagged", "completed_at", b"completed_at", "created_at", b"created_at", "created_by", b"created_by", "due_at", b"due_at", "form_version", b"form_version", "has_location", b"has_location", "id", b"id", "latitude", b"latitude", "location_source", b"location_source", "longitude", b"longitude", "origin", b"origin", "party_id", b"party_id", "priority", b"priority", "process_instance_id", b"process_instance_id", "status", b"status", "subject_id", b"subject_id", "subject_type", b"subject_type", "submitted_at", b"submitted_at", "task_type", b"task_type", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "assignee_id", b"assignee_id", "branch_id", b"branch_id", "business_key", b"business_key", "check_in_flagged", b"check_in_flagged", "completed_at", b"completed_at", "created_at", b"created_at", "created_by", b"created_by", "due_at", b"due_at", "form_version", b"form_version", "has_location", b"has_location", "id", b"id", "latitude", b"latitude", "location_pending", b"location_pending", "location_source", b"location_source", "longitude", b"longitude", "origin", b"origin", "party_id", b"party_id", "priority", b"priority", "process_instance_id", b"process_instance_id", "status", b"status", "subject_id", b"subject_id", "subject_type", b"subject_type", "submitted_at", b"submitted_at", "task_type", b"task_type", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -622,6 +626,7 @@ class Signature(_message.Message):
     OFFICER_ID_FIELD_NUMBER: _builtins.int
     SIGNED_AT_FIELD_NUMBER: _builtins.int
     VALID_FIELD_NUMBER: _builtins.int
+    DOCUMENT_REF_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     task_id: _builtins.str
     signer_name: _builtins.str
@@ -638,6 +643,8 @@ class Signature(_message.Message):
     officer_id: _builtins.str
     valid: _builtins.bool
     """Whether the form content still hashes to content_hash."""
+    document_ref: _builtins.str
+    """External provider: its reference to the signed document (URL or document id)."""
     @_builtins.property
     def signed_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -657,10 +664,11 @@ class Signature(_message.Message):
         officer_id: _builtins.str = ...,
         signed_at: _timestamp_pb2.Timestamp | None = ...,
         valid: _builtins.bool = ...,
+        document_ref: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["signed_at", b"signed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_hash", b"content_hash", "external_ref", b"external_ref", "has_position", b"has_position", "id", b"id", "image_sha256", b"image_sha256", "latitude", b"latitude", "longitude", b"longitude", "officer_id", b"officer_id", "provider", b"provider", "signed_at", b"signed_at", "signer_name", b"signer_name", "signer_party_id", b"signer_party_id", "task_id", b"task_id", "valid", b"valid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_hash", b"content_hash", "document_ref", b"document_ref", "external_ref", b"external_ref", "has_position", b"has_position", "id", b"id", "image_sha256", b"image_sha256", "latitude", b"latitude", "longitude", b"longitude", "officer_id", b"officer_id", "provider", b"provider", "signed_at", b"signed_at", "signer_name", b"signer_name", "signer_party_id", b"signer_party_id", "task_id", b"task_id", "valid", b"valid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1187,6 +1195,174 @@ class UploadEvidenceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UploadEvidenceResponse: _TypeAlias = UploadEvidenceResponse  # noqa: Y015
+
+@_typing.final
+class DownloadEvidenceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    EVIDENCE_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    evidence_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        evidence_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evidence_id", b"evidence_id", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DownloadEvidenceRequest: _TypeAlias = DownloadEvidenceRequest  # noqa: Y015
+
+@_typing.final
+class DownloadEvidenceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    @_builtins.property
+    def evidence(self) -> Global___Evidence:
+        """The first message: what the file is (media type, size, SHA-256)."""
+
+    def __init__(
+        self,
+        *,
+        evidence: Global___Evidence | None = ...,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "evidence", b"evidence", "part", b"part"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "evidence", b"evidence", "part", b"part"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["evidence", "chunk"]  # noqa: Y015
+    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+
+Global___DownloadEvidenceResponse: _TypeAlias = DownloadEvidenceResponse  # noqa: Y015
+
+@_typing.final
+class RecordExternalSignatureRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    EXTERNAL_REF_FIELD_NUMBER: _builtins.int
+    SIGNER_NAME_FIELD_NUMBER: _builtins.int
+    SIGNER_PARTY_ID_FIELD_NUMBER: _builtins.int
+    SIGNED_AT_FIELD_NUMBER: _builtins.int
+    CONTENT_HASH_FIELD_NUMBER: _builtins.int
+    IMAGE_FIELD_NUMBER: _builtins.int
+    DOCUMENT_REF_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    provider: _builtins.str
+    """The provider's name, e.g. "fadada" or "esign"."""
+    external_ref: _builtins.str
+    """The provider's id of the signing; a repeat with the same provider and id records nothing new."""
+    signer_name: _builtins.str
+    signer_party_id: _builtins.str
+    content_hash: _builtins.str
+    """SHA-256 of the form content the provider had signed; refused unless it is the saved form's."""
+    image: _builtins.bytes
+    """The signature image (PNG or JPEG), if the provider returns one."""
+    document_ref: _builtins.str
+    """The provider's reference to the signed document (URL or document id)."""
+    @_builtins.property
+    def signed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        external_ref: _builtins.str = ...,
+        signer_name: _builtins.str = ...,
+        signer_party_id: _builtins.str = ...,
+        signed_at: _timestamp_pb2.Timestamp | None = ...,
+        content_hash: _builtins.str = ...,
+        image: _builtins.bytes = ...,
+        document_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signed_at", b"signed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_hash", b"content_hash", "document_ref", b"document_ref", "external_ref", b"external_ref", "image", b"image", "provider", b"provider", "signed_at", b"signed_at", "signer_name", b"signer_name", "signer_party_id", b"signer_party_id", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordExternalSignatureRequest: _TypeAlias = RecordExternalSignatureRequest  # noqa: Y015
+
+@_typing.final
+class RecordExternalSignatureResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    """False when this provider reference had already been recorded (the stored signature is returned)."""
+    @_builtins.property
+    def signature(self) -> Global___Signature: ...
+    def __init__(
+        self,
+        *,
+        signature: Global___Signature | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signature", b"signature"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordExternalSignatureResponse: _TypeAlias = RecordExternalSignatureResponse  # noqa: Y015
+
+@_typing.final
+class UpdateFieldTaskLocationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    address: _builtins.str
+    @_builtins.property
+    def location(self) -> Global___GeoPoint: ...
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        location: Global___GeoPoint | None = ...,
+        address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "location", b"location", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateFieldTaskLocationRequest: _TypeAlias = UpdateFieldTaskLocationRequest  # noqa: Y015
+
+@_typing.final
+class UpdateFieldTaskLocationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task(self) -> Global___FieldTask: ...
+    def __init__(
+        self,
+        *,
+        task: Global___FieldTask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateFieldTaskLocationResponse: _TypeAlias = UpdateFieldTaskLocationResponse  # noqa: Y015
 
 @_typing.final
 class CaptureSignatureRequest(_message.Message):

@@ -90,10 +90,25 @@ class FieldTaskServiceStub:
                 request_serializer=granary_dot_v1_dot_fieldtask__pb2.UploadEvidenceRequest.SerializeToString,
                 response_deserializer=granary_dot_v1_dot_fieldtask__pb2.UploadEvidenceResponse.FromString,
                 _registered_method=True)
+        self.DownloadEvidence = channel.unary_stream(
+                '/granary.v1.FieldTaskService/DownloadEvidence',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.DownloadEvidenceRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.DownloadEvidenceResponse.FromString,
+                _registered_method=True)
         self.CaptureSignature = channel.unary_unary(
                 '/granary.v1.FieldTaskService/CaptureSignature',
                 request_serializer=granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureRequest.SerializeToString,
                 response_deserializer=granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureResponse.FromString,
+                _registered_method=True)
+        self.RecordExternalSignature = channel.unary_unary(
+                '/granary.v1.FieldTaskService/RecordExternalSignature',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.RecordExternalSignatureRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.RecordExternalSignatureResponse.FromString,
+                _registered_method=True)
+        self.UpdateFieldTaskLocation = channel.unary_unary(
+                '/granary.v1.FieldTaskService/UpdateFieldTaskLocation',
+                request_serializer=granary_dot_v1_dot_fieldtask__pb2.UpdateFieldTaskLocationRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_fieldtask__pb2.UpdateFieldTaskLocationResponse.FromString,
                 _registered_method=True)
         self.VerifyFieldTaskSignature = channel.unary_unary(
                 '/granary.v1.FieldTaskService/VerifyFieldTaskSignature',
@@ -210,8 +225,29 @@ class FieldTaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DownloadEvidence(self, request, context):
+        """The stored bytes of one evidence file: first its description, then the content in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CaptureSignature(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordExternalSignature(self, request, context):
+        """A signature collected by an external e-signature provider over the task's form content.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateFieldTaskLocation(self, request, context):
+        """Sets (or corrects) a task's location, e.g. when the party's address could not be located.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -323,10 +359,25 @@ def add_FieldTaskServiceServicer_to_server(servicer, server):
                     request_deserializer=granary_dot_v1_dot_fieldtask__pb2.UploadEvidenceRequest.FromString,
                     response_serializer=granary_dot_v1_dot_fieldtask__pb2.UploadEvidenceResponse.SerializeToString,
             ),
+            'DownloadEvidence': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadEvidence,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.DownloadEvidenceRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.DownloadEvidenceResponse.SerializeToString,
+            ),
             'CaptureSignature': grpc.unary_unary_rpc_method_handler(
                     servicer.CaptureSignature,
                     request_deserializer=granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureRequest.FromString,
                     response_serializer=granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureResponse.SerializeToString,
+            ),
+            'RecordExternalSignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordExternalSignature,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.RecordExternalSignatureRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.RecordExternalSignatureResponse.SerializeToString,
+            ),
+            'UpdateFieldTaskLocation': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateFieldTaskLocation,
+                    request_deserializer=granary_dot_v1_dot_fieldtask__pb2.UpdateFieldTaskLocationRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_fieldtask__pb2.UpdateFieldTaskLocationResponse.SerializeToString,
             ),
             'VerifyFieldTaskSignature': grpc.unary_unary_rpc_method_handler(
                     servicer.VerifyFieldTaskSignature,
@@ -678,6 +729,33 @@ class FieldTaskService:
             _registered_method=True)
 
     @staticmethod
+    def DownloadEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/DownloadEvidence',
+            granary_dot_v1_dot_fieldtask__pb2.DownloadEvidenceRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.DownloadEvidenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CaptureSignature(request,
             target,
             options=(),
@@ -694,6 +772,60 @@ class FieldTaskService:
             '/granary.v1.FieldTaskService/CaptureSignature',
             granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureRequest.SerializeToString,
             granary_dot_v1_dot_fieldtask__pb2.CaptureSignatureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordExternalSignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/RecordExternalSignature',
+            granary_dot_v1_dot_fieldtask__pb2.RecordExternalSignatureRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.RecordExternalSignatureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateFieldTaskLocation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.FieldTaskService/UpdateFieldTaskLocation',
+            granary_dot_v1_dot_fieldtask__pb2.UpdateFieldTaskLocationRequest.SerializeToString,
+            granary_dot_v1_dot_fieldtask__pb2.UpdateFieldTaskLocationResponse.FromString,
             options,
             channel_credentials,
             insecure,

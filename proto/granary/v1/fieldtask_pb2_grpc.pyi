@@ -47,7 +47,13 @@ class FieldTaskServiceStub:
     """Saves a draft: any JSON object; validated only on submission."""
     UploadEvidence: _grpc.StreamUnaryMultiCallable[_fieldtask_pb2.UploadEvidenceRequest, _fieldtask_pb2.UploadEvidenceResponse]
     """Client streaming: one header, then the file's bytes in chunks."""
+    DownloadEvidence: _grpc.UnaryStreamMultiCallable[_fieldtask_pb2.DownloadEvidenceRequest, _fieldtask_pb2.DownloadEvidenceResponse]
+    """The stored bytes of one evidence file: first its description, then the content in chunks."""
     CaptureSignature: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.CaptureSignatureRequest, _fieldtask_pb2.CaptureSignatureResponse]
+    RecordExternalSignature: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.RecordExternalSignatureRequest, _fieldtask_pb2.RecordExternalSignatureResponse]
+    """A signature collected by an external e-signature provider over the task's form content."""
+    UpdateFieldTaskLocation: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.UpdateFieldTaskLocationRequest, _fieldtask_pb2.UpdateFieldTaskLocationResponse]
+    """Sets (or corrects) a task's location, e.g. when the party's address could not be located."""
     VerifyFieldTaskSignature: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.VerifyFieldTaskSignatureRequest, _fieldtask_pb2.VerifyFieldTaskSignatureResponse]
     SubmitFieldTask: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.SubmitFieldTaskRequest, _fieldtask_pb2.SubmitFieldTaskResponse]
     CompleteFieldTask: _grpc.UnaryUnaryMultiCallable[_fieldtask_pb2.CompleteFieldTaskRequest, _fieldtask_pb2.CompleteFieldTaskResponse]
@@ -77,7 +83,13 @@ class FieldTaskServiceAsyncStub(FieldTaskServiceStub):
     """Saves a draft: any JSON object; validated only on submission."""
     UploadEvidence: _aio.StreamUnaryMultiCallable[_fieldtask_pb2.UploadEvidenceRequest, _fieldtask_pb2.UploadEvidenceResponse]  # type: ignore[assignment]
     """Client streaming: one header, then the file's bytes in chunks."""
+    DownloadEvidence: _aio.UnaryStreamMultiCallable[_fieldtask_pb2.DownloadEvidenceRequest, _fieldtask_pb2.DownloadEvidenceResponse]  # type: ignore[assignment]
+    """The stored bytes of one evidence file: first its description, then the content in chunks."""
     CaptureSignature: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.CaptureSignatureRequest, _fieldtask_pb2.CaptureSignatureResponse]  # type: ignore[assignment]
+    RecordExternalSignature: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.RecordExternalSignatureRequest, _fieldtask_pb2.RecordExternalSignatureResponse]  # type: ignore[assignment]
+    """A signature collected by an external e-signature provider over the task's form content."""
+    UpdateFieldTaskLocation: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.UpdateFieldTaskLocationRequest, _fieldtask_pb2.UpdateFieldTaskLocationResponse]  # type: ignore[assignment]
+    """Sets (or corrects) a task's location, e.g. when the party's address could not be located."""
     VerifyFieldTaskSignature: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.VerifyFieldTaskSignatureRequest, _fieldtask_pb2.VerifyFieldTaskSignatureResponse]  # type: ignore[assignment]
     SubmitFieldTask: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.SubmitFieldTaskRequest, _fieldtask_pb2.SubmitFieldTaskResponse]  # type: ignore[assignment]
     CompleteFieldTask: _aio.UnaryUnaryMultiCallable[_fieldtask_pb2.CompleteFieldTaskRequest, _fieldtask_pb2.CompleteFieldTaskResponse]  # type: ignore[assignment]
@@ -172,11 +184,35 @@ class FieldTaskServiceServicer(metaclass=_abc_1.ABCMeta):
         """Client streaming: one header, then the file's bytes in chunks."""
 
     @_abc_1.abstractmethod
+    def DownloadEvidence(
+        self,
+        request: _fieldtask_pb2.DownloadEvidenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_fieldtask_pb2.DownloadEvidenceResponse], _abc.AsyncIterator[_fieldtask_pb2.DownloadEvidenceResponse]]:
+        """The stored bytes of one evidence file: first its description, then the content in chunks."""
+
+    @_abc_1.abstractmethod
     def CaptureSignature(
         self,
         request: _fieldtask_pb2.CaptureSignatureRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_fieldtask_pb2.CaptureSignatureResponse, _abc.Awaitable[_fieldtask_pb2.CaptureSignatureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordExternalSignature(
+        self,
+        request: _fieldtask_pb2.RecordExternalSignatureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.RecordExternalSignatureResponse, _abc.Awaitable[_fieldtask_pb2.RecordExternalSignatureResponse]]:
+        """A signature collected by an external e-signature provider over the task's form content."""
+
+    @_abc_1.abstractmethod
+    def UpdateFieldTaskLocation(
+        self,
+        request: _fieldtask_pb2.UpdateFieldTaskLocationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_fieldtask_pb2.UpdateFieldTaskLocationResponse, _abc.Awaitable[_fieldtask_pb2.UpdateFieldTaskLocationResponse]]:
+        """Sets (or corrects) a task's location, e.g. when the party's address could not be located."""
 
     @_abc_1.abstractmethod
     def VerifyFieldTaskSignature(

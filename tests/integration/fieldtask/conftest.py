@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -131,18 +133,32 @@ async def add_supervisor(customer: ServiceHost, branch_id: str) -> None:
         await channels.close()
 
 
-@pytest.fixture
-async def world(start_service, gateway, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FieldWorld]:  # type: ignore[no-untyped-def]
-    blob_dir = tmp_path / "blobs"
+@asynccontextmanager
+async def open_world(
+    start_service: Any,
+    gateway: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    blob_dir: Path,
+    *,
+    customer_reachable: bool = True,
+) -> AsyncIterator[FieldWorld]:
+    """Customer (logins, parties), field task service and gateway; with ``customer_reachable``
+    False the field task service is given a customer address where nothing listens."""
     monkeypatch.setenv("GRANARY_FIELDTASK_BLOB_DIR", str(blob_dir))
     monkeypatch.setenv("GRANARY_FIELDTASK_EVIDENCE_MAX_BYTES", str(MAX_BYTES))
     monkeypatch.setenv("GRANARY_FIELDTASK_CHECKIN_RADIUS_M", "300")
     monkeypatch.setenv("GRANARY_FIELDTASK_WORKING_HOURS", "07:00-20:00")
     monkeypatch.setenv("GRANARY_FIELDTASK_TIMEZONE", "Asia/Shanghai")
     customer = await start_service("customer")
-    fieldtask = await start_service("fieldtask")
     org = await seed_org(customer)
     await add_supervisor(customer, org.branch_ids["B1"])
+    if customer_reachable:
+        fieldtask = await start_service("fieldtask")
+    else:
+        real = os.environ["GRANARY_CUSTOMER_ADDRESS"]
+        monkeypatch.setenv("GRANARY_CUSTOMER_ADDRESS", f"127.0.0.1:{closed_port()}")
+        fieldtask = await start_service("fieldtask")
+        monkeypatch.setenv("GRANARY_CUSTOMER_ADDRESS", real)  # the gateway still reaches it
     async with gateway() as client:
         yield FieldWorld(
             client=client,
@@ -154,3 +170,15 @@ async def world(start_service, gateway, monkeypatch: pytest.MonkeyPatch, tmp_pat
             supervisor=await login(client, "supervisor1"),
             blob_dir=blob_dir,
         )
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again when the block ends: nothing listens
+
+
+@pytest.fixture
+async def world(start_service, gateway, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FieldWorld]:  # type: ignore[no-untyped-def]
+    async with open_world(start_service, gateway, monkeypatch, tmp_path / "blobs") as opened:
+        yield opened
