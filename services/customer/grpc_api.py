@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeAlias
 
 import grpc
 from granary.v1 import customer_pb2, customer_pb2_grpc
@@ -24,7 +25,7 @@ from services.customer.models import (
     RelationRow,
 )
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext  # type: ignore[type-arg]
 
 
 class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):

@@ -93,7 +93,7 @@ class PartyRepository:
         await self._session.execute(delete(PartyTagRow).where(PartyTagRow.party_id == party_id))
         self._session.add_all([PartyTagRow(party_id=party_id, tag=t) for t in tags])
 
-    async def search(self, query: Select[tuple[PartyRow]], limit: int) -> list[PartyRow]:
+    async def search(self, query: Select[Any], limit: int) -> list[PartyRow]:
         return list((await self._session.scalars(query.limit(limit))).all())
 
     async def relations(self, party_id: str) -> list[tuple[RelationRow, str]]:
@@ -321,7 +321,7 @@ class LeadRepository:
     async def get(self, lead_id: str) -> LeadRow | None:
         return await self._session.get(LeadRow, lead_id)
 
-    async def page(self, query: Select[tuple[LeadRow]], limit: int) -> list[LeadRow]:
+    async def page(self, query: Select[Any], limit: int) -> list[LeadRow]:
         return list((await self._session.scalars(query.limit(limit))).all())
 
     async def stage_rank_counts(

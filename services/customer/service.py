@@ -1615,7 +1615,9 @@ async def import_parties(
                 valid_rows=earlier.created_count + earlier.duplicate_count,
                 created=0,
                 duplicates=earlier.created_count + earlier.duplicate_count,
-                errors=[importing.RowError(int(e["row"]), str(e["column"]), str(e["reason"])) for e in earlier.errors],
+                errors=[
+                    importing.RowError(int(str(e["row"])), str(e["column"]), str(e["reason"])) for e in earlier.errors
+                ],
                 file_sha256=sha256,
                 party_ids=await uow.imports.party_ids(earlier.id),
             )
