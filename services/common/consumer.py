@@ -116,7 +116,7 @@ class EventConsumer:
             while not stop.is_set():
                 try:
                     messages = await psub.fetch(batch=20, timeout=1)
-                except NatsTimeoutError:
+                except (NatsTimeoutError, TimeoutError):  # an idle fetch ends this way
                     continue
                 except Exception:
                     log.warning("fetch failed for %s; retrying", self.durable, exc_info=True)
