@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.credit.domain.portfolio import (
@@ -33,6 +34,45 @@ from services.credit.models import (
     RepaymentRow,
     VillageCampaignRow,
 )
+
+
+@dataclass(slots=True)
+class CobLoan:
+    """The columns close of business reads and may change on a loan, without ORM tracking."""
+
+    id: str
+    party_id: str
+    managing_officer_id: str
+    branch_id: str
+    penalty_rate: Decimal
+    day_count: str
+    outstanding_principal: Decimal
+    overdue_amount: Decimal
+    dpd: int
+    bucket: str
+    classification: str
+    override_class: str
+    override_status: str
+    last_cob_date: date | None
+
+
+@dataclass(slots=True)
+class CobInstallment:
+    id: str
+    loan_id: str
+    number: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    penalty: Decimal
+    principal_paid: Decimal
+    interest_paid: Decimal
+    penalty_paid: Decimal
+    reminded_on: date | None
+
+
+def _columns(table: Any, record: type) -> list[Any]:
+    return [table.c[f.name] for f in fields(record)]
 
 
 class ProductRepository:
@@ -204,17 +244,6 @@ class LoanRepository:
         stmt = select(InstallmentRow).where(InstallmentRow.loan_id == loan_id).order_by(InstallmentRow.number)
         return list((await self._session.scalars(stmt)).all())
 
-    async def installments_of(self, loan_ids: list[str]) -> dict[str, list[InstallmentRow]]:
-        stmt = (
-            select(InstallmentRow)
-            .where(InstallmentRow.loan_id.in_(loan_ids))
-            .order_by(InstallmentRow.loan_id, InstallmentRow.number)
-        )
-        grouped: dict[str, list[InstallmentRow]] = {i: [] for i in loan_ids}
-        for row in (await self._session.scalars(stmt)).all():
-            grouped[row.loan_id].append(row)
-        return grouped
-
     async def repayments(self, loan_id: str) -> list[RepaymentRow]:
         stmt = select(RepaymentRow).where(RepaymentRow.loan_id == loan_id).order_by(RepaymentRow.seq)
         return list((await self._session.scalars(stmt)).all())
@@ -232,19 +261,107 @@ class LoanRepository:
         )
         return Decimal(total or 0)
 
-    async def due_for_cob(self, business_date: date, limit: int) -> list[LoanRow]:
+    async def due_for_cob(self, business_date: date, limit: int) -> list[CobLoan]:
+        """The next loans not yet closed for ``business_date``, locked (skip those another run holds).
+
+        Plain records read with one Core query, not ORM instances (whose construction and change
+        tracking cost more than the arithmetic): close of business computes on them and writes
+        back only what changed with :meth:`save_close_of_business`.
+        """
+        table = LoanRow.__table__
         stmt = (
-            select(LoanRow)
+            select(*_columns(table, CobLoan))
             .where(
-                LoanRow.status == "active",
-                LoanRow.disbursed_on <= business_date,
-                or_(LoanRow.last_cob_date.is_(None), LoanRow.last_cob_date < business_date),
+                table.c.status == "active",
+                table.c.disbursed_on <= business_date,
+                or_(table.c.last_cob_date.is_(None), table.c.last_cob_date < business_date),
             )
-            .order_by(LoanRow.id)
+            .order_by(table.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return list((await self._session.scalars(stmt)).all())
+        return [CobLoan(*row) for row in (await self._session.execute(stmt)).all()]
+
+    async def close_quiet_loans(self, business_date: date, *, reminder_horizon: date, limit: int) -> int:
+        """Sets ``last_cob_date`` with one UPDATE on up to ``limit`` loans for which close of
+        business has nothing to compute: current, normal, no approved override, nothing overdue,
+        and no unpaid installment due by ``reminder_horizon`` still waiting for its reminder.
+        Returns how many. For such a loan the per-loan arithmetic would change nothing else and
+        raise no event, so this is the same result without reading its installments."""
+        candidate = LoanRow.__table__.alias("candidate")
+        i = InstallmentRow.__table__
+        owed = (
+            (i.c.principal - i.c.principal_paid) + (i.c.interest - i.c.interest_paid) + (i.c.penalty - i.c.penalty_paid)
+        )
+        busy = (
+            select(i.c.id)
+            .where(
+                i.c.loan_id == candidate.c.id,
+                i.c.due_date <= reminder_horizon,
+                owed > 0,
+                or_(i.c.due_date < business_date, i.c.reminded_on.is_(None)),
+            )
+            .exists()
+        )
+        quiet = (
+            select(candidate.c.id)
+            .where(
+                candidate.c.status == "active",
+                candidate.c.disbursed_on <= business_date,
+                or_(candidate.c.last_cob_date.is_(None), candidate.c.last_cob_date < business_date),
+                candidate.c.dpd == 0,
+                candidate.c.bucket == "current",
+                candidate.c.classification == "normal",
+                candidate.c.override_status != "approved",
+                candidate.c.overdue_amount == 0,
+                ~busy,
+            )
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        result = await self._session.execute(
+            update(LoanRow)
+            .where(LoanRow.id.in_(quiet))
+            .values(last_cob_date=business_date)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def installments_of(self, loan_ids: list[str]) -> dict[str, list[CobInstallment]]:
+        """The loans' installments as plain records, by loan, in number order (see :meth:`due_for_cob`)."""
+        table = InstallmentRow.__table__
+        stmt = (
+            select(*_columns(table, CobInstallment))
+            .where(table.c.loan_id.in_(loan_ids))
+            .order_by(table.c.loan_id, table.c.number)
+        )
+        grouped: dict[str, list[CobInstallment]] = {i: [] for i in loan_ids}
+        for row in (await self._session.execute(stmt)).all():
+            record = CobInstallment(*row)
+            grouped[record.loan_id].append(record)
+        return grouped
+
+    async def save_close_of_business(
+        self,
+        business_date: date,
+        *,
+        unchanged_loan_ids: Sequence[str],
+        loan_changes: Sequence[dict[str, Any]],
+        installment_changes: Sequence[dict[str, Any]],
+    ) -> None:
+        """Writes a COB batch: one UPDATE for loans whose position did not move, one executemany
+        each for changed loans and changed installments (every dict has the same keys)."""
+        if unchanged_loan_ids:
+            await self._session.execute(
+                update(LoanRow)
+                .where(LoanRow.id.in_(unchanged_loan_ids))
+                .values(last_cob_date=business_date)
+                .execution_options(synchronize_session=False)
+            )
+        if loan_changes:
+            await self._session.execute(update(LoanRow), list(loan_changes))
+        if installment_changes:
+            await self._session.execute(update(InstallmentRow), list(installment_changes))
 
     async def page(
         self,
