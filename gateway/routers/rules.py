@@ -22,9 +22,9 @@ READERS = RequireRoles("admin", "process_owner", "president", "risk_director", "
 class RuleActionModel(BaseModel):
     kind: Literal["sms", "in_app", "field_task", "publish"]
     template_code: str = ""
-    recipient: str = Field("", description="sms: customer|staff; in_app: user|role")
+    recipient: str = Field("", description="sms: customer|staff|role (one SMS per staff member); in_app: user|role")
     recipient_field: str = Field("", description="Event field with the party/staff/branch id")
-    role: str = Field("", description="in_app to a role: a role, or @field for the role named by an event field")
+    role: str = Field("", description="to a role: a role, or @field for the role named by an event field")
     task_type: str = Field("", description="field_task: e.g. OVERDUE_FOLLOW_UP")
     priority: int = Field(0, ge=0, le=5)
     due_in_hours: int = Field(0, ge=0)
