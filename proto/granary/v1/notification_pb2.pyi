@@ -847,7 +847,7 @@ class Message(_message.Message):
     template_version: _builtins.int
     body: _builtins.str
     status: _builtins.str
-    """"queued", "held", "sent", "failed", "delivered", "suppressed"."""
+    """"queued", "held", "sent", "failed", "delivered", "suppressed", "expanded" (an SMS to a role, split per staff member)."""
     attempts: _builtins.int
     last_error: _builtins.str
     hold_reason: _builtins.str
