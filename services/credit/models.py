@@ -292,3 +292,27 @@ class CobRunRow(Base):
     events_emitted: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ESignReceiptRow(Base):
+    """Each e-signature provider report received (applied or refused), once per provider reference."""
+
+    __tablename__ = "esign_receipts"
+    __table_args__ = (
+        UniqueConstraint("provider", "external_ref", name="uq_esign_receipts_provider_ref"),
+        Index("ix_esign_receipts_contract_id", "contract_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    external_ref: Mapped[str] = mapped_column(String(100))
+    contract_id: Mapped[str] = mapped_column(String(36))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    signer: Mapped[str] = mapped_column(String(200))
+    signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # "applied" or "refused"
+    outcome: Mapped[str] = mapped_column(String(16))
+    # Why it was refused: HASH_MISMATCH, CONTRACT_NOT_FOUND, ALREADY_SIGNED, ILLEGAL_TRANSITION, INVALID.
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    event_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

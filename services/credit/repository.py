@@ -28,6 +28,7 @@ from services.credit.models import (
     ContractRow,
     ContractTemplateRow,
     CreditLineRow,
+    ESignReceiptRow,
     InstallmentRow,
     LoanRow,
     ProductRow,
@@ -218,6 +219,20 @@ class ContractRepository:
 
     async def get(self, contract_id: str, *, for_update: bool = False) -> ContractRow | None:
         return await self._session.get(ContractRow, contract_id, with_for_update=for_update)
+
+    async def esign_receipt(self, provider: str, external_ref: str) -> ESignReceiptRow | None:
+        stmt = select(ESignReceiptRow).where(
+            ESignReceiptRow.provider == provider, ESignReceiptRow.external_ref == external_ref
+        )
+        return await self._session.scalar(stmt)
+
+    async def esign_receipts(self, contract_id: str) -> list[ESignReceiptRow]:
+        stmt = (
+            select(ESignReceiptRow)
+            .where(ESignReceiptRow.contract_id == contract_id)
+            .order_by(ESignReceiptRow.received_at, ESignReceiptRow.id)
+        )
+        return list((await self._session.scalars(stmt)).all())
 
     async def signed_for(self, application_id: str) -> ContractRow | None:
         stmt = select(ContractRow).where(ContractRow.application_id == application_id, ContractRow.status == "signed")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -64,6 +64,7 @@ from services.credit.models import (
     ContractRow,
     ContractTemplateRow,
     CreditLineRow,
+    ESignReceiptRow,
     InstallmentRow,
     LoanRow,
     ProductRow,
@@ -1118,6 +1119,116 @@ async def sign_contract(
         uow.audit("contract.sign", "contract", contract.id, {"method": method, "evidence_ref": contract.evidence_ref})
         await uow.commit()
     return contract
+
+
+@dataclass(frozen=True)
+class ESignature:
+    """An e-signature provider's report that a contract was signed (``connector.esign.signed``)."""
+
+    event_id: str
+    contract_id: str
+    content_hash: str
+    signer: str
+    signed_at: datetime | None
+    provider: str
+    external_ref: str
+
+
+def _esign_problem(signature: ESignature) -> str:
+    if not signature.provider.strip() or not signature.external_ref.strip():
+        return "INVALID: provider and external_ref are required"
+    if not signature.contract_id.strip():
+        return "INVALID: contract_id is required"
+    digest = signature.content_hash.strip().lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        return "INVALID: content_hash must be a hex SHA-256"
+    return ""
+
+
+async def apply_esignature(*, uow: UnitOfWork, caller: Caller, signature: ESignature) -> ESignReceiptRow:
+    """Marks a contract signed from a provider's report when its hash matches; otherwise refuses
+    and records why. Runs inside the consumer's unit of work (the consumer commits).
+
+    Applied once per (provider, external_ref): a provider redelivering the same report under a
+    new event id gets the first receipt back. Refusals are final (they are recorded, audited and
+    announced with ``credit.contract.signature_refused``), never retried.
+    """
+    _require(caller, OPERATORS, "apply e-signature reports")
+    contracts, applications = ContractRepository(uow.session), ApplicationRepository(uow.session)
+    provider, ref = signature.provider.strip()[:40], signature.external_ref.strip()[:100]
+    existing = await contracts.esign_receipt(provider, ref) if provider and ref else None
+    if existing is not None:
+        return existing
+    receipt = ESignReceiptRow(
+        id=new_id(),
+        provider=provider,
+        external_ref=ref,
+        contract_id=signature.contract_id.strip()[:36],
+        content_hash=signature.content_hash.strip().lower()[:64],
+        signer=signature.signer.strip()[:200],
+        signed_at=signature.signed_at,
+        outcome="refused",
+        reason="",
+        event_id=signature.event_id[:64],
+        received_at=utcnow(),
+    )
+    problem = _esign_problem(signature)
+    contract = app = None
+    if not problem:
+        contract = await contracts.get(receipt.contract_id, for_update=True)
+        app = await applications.get(contract.application_id, for_update=True) if contract else None
+        if contract is None or app is None:
+            problem = "CONTRACT_NOT_FOUND"
+        elif contract.status != "pending_signature":
+            problem = f"ALREADY_SIGNED: the contract is {contract.status}"
+        elif receipt.content_hash != contract.content_hash:
+            problem = "HASH_MISMATCH: the signed document is not the generated contract"
+        elif app.status != "approved":
+            problem = f"ILLEGAL_TRANSITION: the application is {app.status}"
+    if problem or contract is None or app is None:
+        receipt.reason = problem[:200]
+        contracts.add(receipt)
+        uow.record(
+            "credit.contract.signature_refused",
+            receipt.contract_id or receipt.id,
+            credit_pb2.ContractChanged(
+                contract_id=receipt.contract_id,
+                application_id=app.id if app else "",
+                content_hash=receipt.content_hash,
+                status="signature_refused",
+            ),
+        )
+        uow.audit(
+            "contract.esign_refused",
+            "contract",
+            receipt.contract_id or "-",
+            {"provider": provider, "external_ref": ref, "reason": receipt.reason},
+        )
+        return receipt
+    receipt.outcome = "applied"
+    contracts.add(receipt)
+    app.status = next_status(app.status, "contract")
+    app.updated_at = utcnow()
+    contract.status = "signed"
+    contract.signature_method = "electronic"
+    contract.evidence_ref = f"{provider}:{ref}"[:500]
+    contract.signed_by = receipt.signer[:80] or provider
+    contract.signed_at = signature.signed_at or utcnow()
+    uow.record(
+        "credit.contract.signed",
+        contract.id,
+        credit_pb2.ContractChanged(
+            contract_id=contract.id, application_id=app.id, content_hash=contract.content_hash, status="signed"
+        ),
+    )
+    uow.record(EVENT_FOR_STATUS["contracted"], app.id, _application_event(app))
+    uow.audit(
+        "contract.sign",
+        "contract",
+        contract.id,
+        {"method": "electronic", "provider": provider, "external_ref": ref, "signer": receipt.signer},
+    )
+    return receipt
 
 
 # --------------------------------------------------------------------------- loans

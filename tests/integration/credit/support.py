@@ -54,6 +54,8 @@ class Credit:
             "credit.loan.overdue": credit_pb2.LoanOverdue,
             "credit.loan.due_soon": credit_pb2.LoanDueSoon,
             "credit.loan.class_changed": credit_pb2.LoanClassChanged,
+            "credit.contract.signed": credit_pb2.ContractChanged,
+            "credit.contract.signature_refused": credit_pb2.ContractChanged,
         }.get(event_type, credit_pb2.ApplicationChanged)
         async with self.host.engine.connect() as conn:
             rows = await conn.execute(
