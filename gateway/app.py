@@ -12,7 +12,7 @@ from gateway import problems
 from gateway.auth import current_user
 from gateway.backend import Backend
 from gateway.idempotency import IdempotencyKeyMiddleware
-from gateway.routers import audit, auth, field_sync, health, notifications, parties
+from gateway.routers import audit, auth, dashboards, field_sync, health, notifications, parties
 from gateway.routers.loans import credit_api
 from gateway.routers.process_models import process_api
 from services.common.bus import EventBus
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     protected.include_router(process_api)
     protected.include_router(credit_api)
     protected.include_router(field_sync.field_api)
+    protected.include_router(dashboards.router)
     app.include_router(protected)
 
     app.add_middleware(IdempotencyKeyMiddleware)
