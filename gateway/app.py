@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-from gateway import problems
+from gateway import openapi, problems
 from gateway.auth import current_user
 from gateway.backend import Backend
 from gateway.idempotency import IdempotencyKeyMiddleware
@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.signer = signer
     app.state.gateway_caller = gateway_caller
     problems.install(app)
+    openapi.install(app)
 
     app.include_router(health.router)
     open_api = APIRouter(prefix=API_PREFIX)
