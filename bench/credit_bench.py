@@ -3,7 +3,7 @@
 * ``schedule``: generates 12-month schedules for each method; prints schedules/s and p50/p99.
 * ``cob``: bulk-loads N active loans (12 monthly installments each) into a fresh PostgreSQL
   database, then runs the real close-of-business use case for one business date on which
-  about a third of the loans are overdue. Prints loans/s, total time, events emitted and peak
+  one loan in ``--overdue-every`` (3) is overdue. Prints loans/s, total time, events emitted and peak
   resident memory; then reruns the same date to show it emits nothing.
 Needs GRANARY_TEST_PG_URL (default: local PostgreSQL) for ``cob``.
 
@@ -77,9 +77,9 @@ async def _fresh_database() -> str:
     return parsed._replace(scheme="postgresql+asyncpg", path=f"/{name}").geturl()
 
 
-async def load_loans(engine: AsyncEngine, loans: int) -> None:
-    """N active 12-month equal-principal loans of 12,000 disbursed 2026-01-15; every third one
-    never paid (overdue since 15 Feb), the others paid their first installment."""
+async def load_loans(engine: AsyncEngine, loans: int, overdue_every: int = 3) -> None:
+    """N active 12-month equal-principal loans of 12,000 disbursed 2026-01-15; one in
+    ``overdue_every`` never paid (overdue since 15 Feb), the others paid their first installment."""
     now = datetime.now(UTC)
     terms = ScheduleTerms(
         principal=Decimal("12000.00"),
@@ -95,7 +95,7 @@ async def load_loans(engine: AsyncEngine, loans: int) -> None:
             loan_rows, installment_rows = [], []
             for k in range(offset, min(loans, offset + chunk)):
                 loan_id = str(uuid.uuid4())
-                paid = k % 3 != 0  # a third never paid: overdue
+                paid = k % overdue_every != 0  # never paid: overdue
                 loan_rows.append(
                     {
                         "id": loan_id,
@@ -155,13 +155,13 @@ async def load_loans(engine: AsyncEngine, loans: int) -> None:
             await conn.execute(insert(InstallmentRow), installment_rows)
 
 
-async def bench_cob(loans: int, batch: int) -> None:
+async def bench_cob(loans: int, batch: int, overdue_every: int = 3) -> None:
     url = await _fresh_database()
     await upgrade_async("credit", url)
     engine = create_engine(url)
     sessions = session_factory(engine)
     started = time.perf_counter()
-    await load_loans(engine, loans)
+    await load_loans(engine, loans, overdue_every)
     print(f"loaded {loans} loans with {loans * 12} installments in {time.perf_counter() - started:.1f} s")
 
     signer = TokenSigner("bench-" + "x" * 40)
@@ -209,6 +209,7 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=20000)
     parser.add_argument("--loans", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--overdue-every", type=int, default=3, help="one loan in N is overdue (3: a third)")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
@@ -217,7 +218,7 @@ def main() -> None:
     if args.schedules:
         bench_schedules(args.schedules)
     if args.loans:
-        asyncio.run(bench_cob(args.loans, args.batch))
+        asyncio.run(bench_cob(args.loans, args.batch, args.overdue_every))
 
 
 if __name__ == "__main__":
