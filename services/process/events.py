@@ -28,6 +28,11 @@ MESSAGE_EVENTS: list[tuple[str, str]] = [
     ("fieldtask.task.expired", "business_key"),
 ]
 
+# (event type, process key, payload field of the business key, of the branch, of the initiator)
+START_EVENTS: list[tuple[str, str, str, str, str]] = [
+    ("credit.application.submitted", "credit_sop", "application_id", "branch_id", "managing_officer_id"),
+]
+
 
 def payload_dict(event: events_pb2.Event) -> dict[str, object]:
     type_name = event.data.type_url.rsplit("/", 1)[-1]
@@ -59,6 +64,29 @@ def handler_for(event_type: str, key_field: str, specs: SpecCache) -> Callable[.
     return handle
 
 
+def starter_for(
+    process_key: str, key_field: str, branch_field: str, initiator_field: str, specs: SpecCache
+) -> Callable[..., object]:
+    async def handle(event: events_pb2.Event, uow: UnitOfWork) -> None:
+        payload = payload_dict(event)
+        key = str(payload.get(key_field, "") or "")
+        if not key:
+            log.info("%s %s carries no %s; no process starts", event.type, event.id, key_field)
+            return
+        row = await service.start_for_event(
+            uow=_Adapter(uow),  # type: ignore[arg-type]
+            specs_cache=specs,
+            process_key=process_key,
+            business_key=key,
+            branch_id=str(payload.get(branch_field, "") or ""),
+            initiator_id=str(payload.get(initiator_field, "") or ""),
+        )
+        if row is not None:
+            log.info("%s %s started %s instance %s", event.type, event.id, process_key, row.id)
+
+    return handle
+
+
 class _Adapter:
     """The consumer's unit of work seen as a ProcessUnitOfWork (same session, same outbox)."""
 
@@ -85,4 +113,11 @@ def subscriptions(specs: SpecCache | None = None) -> list[Subscription]:
             handler=handler_for(event_type, key_field, cache),  # type: ignore[arg-type]
         )
         for event_type, key_field in MESSAGE_EVENTS
+    ] + [
+        Subscription(
+            durable=f"process-start-{event_type.replace('.', '-')}",
+            event_type=event_type,
+            handler=starter_for(process_key, key_field, branch_field, initiator_field, cache),  # type: ignore[arg-type]
+        )
+        for event_type, process_key, key_field, branch_field, initiator_field in START_EVENTS
     ]

@@ -87,6 +87,18 @@ class ProcessRepository:
             query = query.with_for_update().execution_options(populate_existing=True)
         return await self._session.scalar(query)
 
+    async def live_instance(self, process_key: str, business_key: str) -> ProcessInstanceRow | None:
+        """A running (or incident-stopped) instance of the process for the business key."""
+        return await self._session.scalar(
+            select(ProcessInstanceRow)
+            .where(
+                ProcessInstanceRow.process_key == process_key,
+                ProcessInstanceRow.business_key == business_key,
+                ProcessInstanceRow.status.in_(("running", "incident")),
+            )
+            .limit(1)
+        )
+
     async def due_instances(self, now: datetime, limit: int) -> Sequence[ProcessInstanceRow]:
         """Due instances no other replica is working on (SKIP LOCKED; SQLite has one process)."""
         return (

@@ -538,48 +538,105 @@ async def start_instance(
     branch = branch_id or caller.branch_id
     if branch != caller.branch_id and not caller.has_role(*ALL_BRANCHES):
         raise PermissionDenied("you may only start processes in your own branch")
-    data.setdefault("branch_id", branch)
-    data.setdefault("business_key", business_key)
-    data.setdefault("initiator_id", caller.user_id)
-    now = utcnow()
     async with uow:
-        repo = uow.processes
-        version = await repo.latest_version(process_key)
+        version = await uow.processes.latest_version(process_key)
         if version is None:
             raise ProcessModelNotFound(f"no process model {process_key}")
-        specs = await specs_cache.get(repo, version)
-        row = ProcessInstanceRow(
-            id=new_id(),
-            version_id=version.id,
-            process_key=process_key,
-            version=version.version,
+        row = await _start(
+            uow,
+            specs_cache,
+            version,
             business_key=business_key,
-            status="running",
-            state="",
-            revision=1,
-            next_due_at=None,
-            initiator_id=caller.user_id,
             branch_id=branch,
-            active_nodes=[],
-            cancel_reason="",
-            started_at=now,
-            updated_at=now,
-            ended_at=None,
-        )
-        wf = BpmnWorkflow(specs.spec, specs.subprocess_specs, script_engine=engine.SCRIPT_ENGINE)
-        run_step(uow, row, wf, lambda: _begin(wf, data), now)
-        repo.add(row)
-        uow.record("process.instance.started", row.id, _instance_event(row))
-        _history(repo, row.id, "", "", "instance.started", caller.user_id, now)
-        await _save(uow, row, wf, specs, Step(actor_id=caller.user_id), now)
-        uow.audit(
-            "process.instance.started",
-            "process_instance",
-            row.id,
-            {"process_key": process_key, "version": version.version, "business_key": business_key},
+            initiator_id=caller.user_id,
+            data=data,
         )
         await uow.commit()
     return row
+
+
+async def _start(
+    uow: ProcessUnitOfWork,
+    specs_cache: SpecCache,
+    version: ProcessVersionRow,
+    *,
+    business_key: str,
+    branch_id: str,
+    initiator_id: str,
+    data: dict[str, Any],
+) -> ProcessInstanceRow:
+    """Creates and advances a new instance of ``version`` inside the caller's unit of work."""
+    data.setdefault("branch_id", branch_id)
+    data.setdefault("business_key", business_key)
+    data.setdefault("initiator_id", initiator_id)
+    now = utcnow()
+    repo = uow.processes
+    specs = await specs_cache.get(repo, version)
+    row = ProcessInstanceRow(
+        id=new_id(),
+        version_id=version.id,
+        process_key=version.process_key,
+        version=version.version,
+        business_key=business_key,
+        status="running",
+        state="",
+        revision=1,
+        next_due_at=None,
+        initiator_id=initiator_id,
+        branch_id=branch_id,
+        active_nodes=[],
+        cancel_reason="",
+        started_at=now,
+        updated_at=now,
+        ended_at=None,
+    )
+    wf = BpmnWorkflow(specs.spec, specs.subprocess_specs, script_engine=engine.SCRIPT_ENGINE)
+    run_step(uow, row, wf, lambda: _begin(wf, data), now)
+    repo.add(row)
+    uow.record("process.instance.started", row.id, _instance_event(row))
+    _history(repo, row.id, "", "", "instance.started", initiator_id, now)
+    await _save(uow, row, wf, specs, Step(actor_id=initiator_id), now)
+    uow.audit(
+        "process.instance.started",
+        "process_instance",
+        row.id,
+        {"process_key": version.process_key, "version": version.version, "business_key": business_key},
+    )
+    return row
+
+
+async def start_for_event(
+    *,
+    uow: ProcessUnitOfWork,
+    specs_cache: SpecCache,
+    process_key: str,
+    business_key: str,
+    branch_id: str,
+    initiator_id: str,
+) -> ProcessInstanceRow | None:
+    """Starts the latest version of a process for a business event, once per business key.
+
+    Runs inside the event consumer's transaction (no commit here). An instance of the process
+    that is still running (or stopped by an incident) for the same business key means the event
+    was already acted on — a redelivery, or a resubmission the running instance handles itself —
+    so nothing starts twice. Returns None when nothing was started.
+    """
+    repo = uow.processes
+    version = await repo.latest_version(process_key)
+    if version is None:
+        log.warning("no model %s is deployed; %s starts no process", process_key, business_key)
+        return None
+    if await repo.live_instance(process_key, business_key) is not None:
+        return None
+    return await _start(
+        uow,
+        specs_cache,
+        version,
+        business_key=business_key,
+        branch_id=branch_id,
+        initiator_id=initiator_id or "system",
+        data={},
+    )
 
 
 def _begin(wf: BpmnWorkflow, data: dict[str, Any]) -> None:

@@ -141,10 +141,26 @@ class World:
         return reply.application
 
     async def start_sop(self, application_id: str, key: str = "credit_sop") -> process_pb2.ProcessInstance:
+        """The instance the submitted application started (the process service consumes the event)."""
+        return await self.started(application_id, key)
+
+    async def instances_of(self, business_key: str, key: str = "credit_sop") -> list[process_pb2.ProcessInstance]:
         reply = await self.process_rpc(
-            "StartProcessInstance", self.staff["officer"], process_key=key, business_key=application_id
+            "ListProcessInstances", self.staff["admin"], process_key=key, business_key=business_key
         )
-        return reply.instance
+        return list(reply.instances)
+
+    async def started(self, application_id: str, key: str = "credit_sop") -> process_pb2.ProcessInstance:
+        found: list[process_pb2.ProcessInstance] = []
+
+        async def one() -> bool:
+            nonlocal found
+            found = await self.instances_of(application_id, key)
+            return len(found) >= 1
+
+        await eventually(one, timeout=30)
+        assert len(found) == 1, "one submitted application starts one instance"
+        return await self.instance(found[0].id)
 
     async def instance(self, instance_id: str) -> process_pb2.ProcessInstance:
         reply = await self.process_rpc("GetProcessInstance", self.staff["admin"], instance_id=instance_id)
