@@ -23,8 +23,7 @@ VIEW_DEADLINE_SECONDS = 3.0
 PAGE_SIZE = 200
 # One party has a handful of applications and loans; the cap only bounds a runaway answer.
 MAX_CREDIT_PAGES = 5
-# ListFieldTasks has no party filter: the open tasks the caller may see are scanned for the
-# party's, at most this many pages; beyond it the part is flagged as incomplete.
+# A customer with more open tasks than this many pages is flagged as incomplete, not listed in full.
 MAX_TASK_PAGES = 10
 OPEN_TASK_STATUSES = (
     fieldtask_pb2.FIELD_TASK_STATUS_NEW,
@@ -162,13 +161,13 @@ class RemoteViewSources:
                 "fieldtask",
                 stub.ListFieldTasks,
                 fieldtask_pb2.ListFieldTasksRequest(
-                    statuses=list(OPEN_TASK_STATUSES), page_size=PAGE_SIZE, page_token=token
+                    party_id=party_id, statuses=list(OPEN_TASK_STATUSES), page_size=PAGE_SIZE, page_token=token
                 ),
             )
-            found.extend(field_task_item(t) for t in reply.tasks if t.party_id == party_id)
+            found.extend(field_task_item(t) for t in reply.tasks)
             token = reply.next_page_token
             if not token:
                 return found
         raise SourceUnavailable(
-            f"fieldtask service: more than {MAX_TASK_PAGES * PAGE_SIZE} open tasks in scope and no party filter"
+            f"fieldtask service: more than {MAX_TASK_PAGES * PAGE_SIZE} open tasks for this party"
         )

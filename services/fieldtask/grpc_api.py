@@ -154,6 +154,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
             statuses=statuses,
             assignee_id=request.assignee_id,
             business_key=request.business_key,
+            party_id=request.party_id,
             size=request.page_size,
             token=request.page_token,
         )

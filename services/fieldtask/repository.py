@@ -38,6 +38,7 @@ class FieldTaskRepository:
         business_key: str,
         limit: int,
         after: tuple[datetime, str] | None,
+        party_id: str = "",
     ) -> list[FieldTaskRow]:
         query = select(FieldTaskRow)
         if scope is not None:
@@ -48,6 +49,8 @@ class FieldTaskRepository:
             query = query.where(FieldTaskRow.assignee_id == assignee_id)
         if business_key:
             query = query.where(FieldTaskRow.business_key == business_key)
+        if party_id:
+            query = query.where(FieldTaskRow.party_id == party_id)
         if after is not None:
             due, task_id = after
             query = query.where(

@@ -490,6 +490,7 @@ async def list_field_tasks(
     statuses: Sequence[TaskStatus] = (),
     assignee_id: str = "",
     business_key: str = "",
+    party_id: str = "",
     size: int = 0,
     token: str = "",
 ) -> tuple[list[FieldTaskRow], str]:
@@ -504,6 +505,7 @@ async def list_field_tasks(
             statuses=[s.value for s in statuses],
             assignee_id=caller.user_id if view == "mine" else assignee_id,
             business_key=business_key,
+            party_id=party_id,
             limit=limit + 1,
             after=after,
         )

@@ -684,12 +684,15 @@ class ListFieldTasksRequest(_message.Message):
     BUSINESS_KEY_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
     view: _builtins.str
     """Empty: every task the caller may see; "mine": assigned to the caller."""
     assignee_id: _builtins.str
     business_key: _builtins.str
     page_size: _builtins.int
     page_token: _builtins.str
+    party_id: _builtins.str
+    """Only tasks about this customer (the 360° view asks with it)."""
     @_builtins.property
     def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___FieldTaskStatus.ValueType]: ...
     def __init__(
@@ -701,10 +704,11 @@ class ListFieldTasksRequest(_message.Message):
         business_key: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        party_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "business_key", b"business_key", "page_size", b"page_size", "page_token", b"page_token", "statuses", b"statuses", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "business_key", b"business_key", "page_size", b"page_size", "page_token", b"page_token", "party_id", b"party_id", "statuses", b"statuses", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
