@@ -180,11 +180,16 @@ class ProcessRepository:
         all_branches: bool,
         after: tuple[int, str, str] | None,
         limit: int,
+        cross_branch_roles: Sequence[str] = (),
     ) -> Sequence[InboxTaskRow]:
         mine = InboxTaskRow.assignee_id == user_id
         claimable = and_(InboxTaskRow.assignee_id.is_(None), InboxTaskRow.candidate_role.in_(list(roles)))
         if not all_branches:
-            claimable = and_(claimable, or_(InboxTaskRow.branch_id == branch_id, InboxTaskRow.branch_id == ""))
+            here = or_(InboxTaskRow.branch_id == branch_id, InboxTaskRow.branch_id == "")
+            if cross_branch_roles:
+                # Head-office roles take their own role's tasks from every branch.
+                here = or_(here, InboxTaskRow.candidate_role.in_(list(cross_branch_roles)))
+            claimable = and_(claimable, here)
         query = select(InboxTaskRow).where(InboxTaskRow.status == "open")
         if view == "mine":
             query = query.where(mine)

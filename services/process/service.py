@@ -64,6 +64,10 @@ STARTERS = (
     "system",
 )
 ALL_BRANCHES = ("admin", "auditor", "process_owner", "risk_director", "system")
+# Head-office approvers: their tasks come from every branch, so they see and act on the tasks
+# of their own role in any branch (officers, supervisors and presidents stay in their branch).
+HEAD_OFFICE_ROLES = ("risk_director", "committee_member")
+SEE_ALL_INSTANCES = (*ALL_BRANCHES, "committee_member")
 OPERATORS = ("admin", "process_owner", "system")
 DECISIONS = ("approve", "reject", "return", "transfer", "submit")
 MAX_VARIABLES_JSON = 64 * 1024
@@ -649,7 +653,9 @@ def _begin(wf: BpmnWorkflow, data: dict[str, Any]) -> None:
 
 
 def _may_see_instance(caller: Caller, row: ProcessInstanceRow) -> bool:
-    return caller.has_role(*ALL_BRANCHES) or row.branch_id == caller.branch_id or row.initiator_id == caller.user_id
+    return (
+        caller.has_role(*SEE_ALL_INSTANCES) or row.branch_id == caller.branch_id or row.initiator_id == caller.user_id
+    )
 
 
 @dataclass(frozen=True)
@@ -728,7 +734,7 @@ async def list_instances(
                 status=status,
                 process_key=process_key,
                 business_key=business_key,
-                branch_id=None if caller.has_role(*ALL_BRANCHES) else caller.branch_id,
+                branch_id=None if caller.has_role(*SEE_ALL_INSTANCES) else caller.branch_id,
                 after=after,
                 limit=limit,
             )
@@ -739,7 +745,9 @@ async def list_instances(
 
 
 def _in_scope(caller: Caller, task: InboxTaskRow) -> bool:
-    return caller.has_role("admin", "system") or task.branch_id in ("", caller.branch_id)
+    if caller.has_role("admin", "system") or task.branch_id in ("", caller.branch_id):
+        return True
+    return task.candidate_role in HEAD_OFFICE_ROLES and caller.has_role(task.candidate_role)
 
 
 def _may_act(caller: Caller, task: InboxTaskRow) -> bool:
@@ -777,6 +785,7 @@ async def list_tasks(
                 branch_id=caller.branch_id,
                 now=utcnow(),
                 all_branches=caller.has_role("admin"),
+                cross_branch_roles=sorted(r for r in caller.roles if r in HEAD_OFFICE_ROLES),
                 after=after,
                 limit=limit,
             )

@@ -44,14 +44,17 @@ STAFF = [
     ("officer_b", ["officer"], "CG"),
     ("supervisor", ["supervisor"], "CG"),
     ("president", ["president"], "CG"),
-    ("risk", ["risk_director"], "CG"),
-    ("member1", ["committee_member"], "CG"),
-    ("member2", ["committee_member"], "CG"),
-    ("member3", ["committee_member"], "CG"),
+    # Head-office approvers: their tasks come from every branch.
+    ("risk", ["risk_director"], "HQ"),
+    ("member1", ["committee_member"], "HQ"),
+    ("member2", ["committee_member"], "HQ"),
+    ("member3", ["committee_member"], "HQ"),
     ("officer_hx", ["officer"], "HX"),
     ("supervisor_hx", ["supervisor"], "HX"),
+    ("president_hx", ["president"], "HX"),
     ("owner", ["process_owner"], "HQ"),
     ("admin", ["admin"], "HQ"),
+    ("auditor", ["auditor"], "HQ"),
 ]
 
 
