@@ -22,9 +22,9 @@ import uuid
 import asyncpg
 import nats
 from google.protobuf.wrappers_pb2 import StringValue
+from granary.v1 import events_pb2
 from sqlalchemy import Column, MetaData, String, Table, insert
 
-from granary.v1 import events_pb2
 from services.common import messaging_schema
 from services.common.bus import EventBus
 from services.common.consumer import EventConsumer, Subscription
@@ -53,7 +53,9 @@ async def main(total: int, concurrency: int) -> None:
     await admin.execute(f'CREATE DATABASE "{database}"')
     url = PG_URL.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + f"/{database}"
     engine = create_engine(url)
-    bus = EventBus(url=NATS_URL, stream=f"BENCH_{tag}", duplicate_window_seconds=120, name="bench", subject_prefix=f"b{tag}")
+    bus = EventBus(
+        url=NATS_URL, stream=f"BENCH_{tag}", duplicate_window_seconds=120, name="bench", subject_prefix=f"b{tag}"
+    )
     stop = asyncio.Event()
     committed_at: dict[str, float] = {}
     applied_at: dict[str, float] = {}

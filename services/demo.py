@@ -10,6 +10,7 @@ disbursement dates and a close of business), and the process models of ``bpmn/``
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -243,7 +244,7 @@ async def _seed_households(stub: Any, branch_ids: dict[str, str], staff_ids: dic
         )
         return party_id
 
-    return list(await _bounded([lambda n=n: one(n) for n in range(HOUSEHOLDS)]))
+    return list(await _bounded([functools.partial(one, n) for n in range(HOUSEHOLDS)]))
 
 
 async def _seed_credit(credit: Any, party_ids: list[str], branch_id: str, officer_id: str) -> None:
@@ -334,7 +335,7 @@ async def _seed_credit(credit: Any, party_ids: list[str], branch_id: str, office
                     ),
                 )
 
-    await _bounded([lambda i=i: one(i) for i in range(len(APPLICATIONS))])
+    await _bounded([functools.partial(one, i) for i in range(len(APPLICATIONS))])
     # Close of business on the current business date: loans disbursed months ago fall overdue.
     await call(credit.RunCloseOfBusiness, credit_pb2.RunCloseOfBusinessRequest())
 

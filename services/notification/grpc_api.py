@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeAlias
 
 import grpc
 from granary.v1 import notification_pb2, notification_pb2_grpc
@@ -13,7 +14,7 @@ from services.notification import service
 from services.notification.domain import rules, templates
 from services.notification.models import MessageRow, NotificationRow, RuleRow, TemplateRow
 
-Context = grpc.aio.ServicerContext
+Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
