@@ -167,6 +167,8 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
             action=request.action,
             node=request.node,
             comment=request.comment,
+            actor_id=request.actor_id,
+            actor_role=request.actor_role,
         )
         return credit_pb2.TransitionApplicationResponse(application=application_to_proto(view))
 
@@ -180,6 +182,8 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
             node=request.node,
             decision=request.decision,
             comment=request.comment,
+            actor_id=request.actor_id,
+            actor_role=request.actor_role,
         )
         return credit_pb2.AddApprovalOpinionResponse(opinion=opinion_to_proto(opinion))
 

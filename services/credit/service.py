@@ -602,25 +602,53 @@ async def list_applications(
 
 
 def _opinion(
-    app: ApplicationRow, caller: Caller, seq: int, node: str, decision: str, comment: str
+    app: ApplicationRow,
+    caller: Caller,
+    seq: int,
+    node: str,
+    decision: str,
+    comment: str,
+    on_behalf: tuple[str, str] | None = None,
 ) -> ApprovalOpinionRow:
     return ApprovalOpinionRow(
         id=new_id(),
         application_id=app.id,
         seq=seq,
         node=node.strip()[:100] or "-",
-        actor_id=caller.user_id,
-        role=_role_of(caller),
+        actor_id=on_behalf[0] if on_behalf else caller.user_id,
+        role=on_behalf[1] if on_behalf else _role_of(caller),
         decision=decision,
         comment=comment.strip(),
         created_at=utcnow(),
     )
 
 
+def _on_behalf(caller: Caller, actor_id: str, actor_role: str) -> tuple[str, str] | None:
+    """The user a service records a decision for (the process engine passes who decided)."""
+    if not actor_id.strip() and not actor_role.strip():
+        return None
+    if not caller.is_system:
+        raise PermissionDenied("only services may record a decision on behalf of another user")
+    if not actor_id.strip():
+        raise InvalidArgument.for_field("actor_id", "names the user who decided")
+    if actor_role.strip() not in (*APPROVERS, "officer"):
+        raise InvalidArgument.for_field("actor_role", f"must be one of {', '.join((*APPROVERS, 'officer'))}")
+    return actor_id.strip()[:80], actor_role.strip()
+
+
 async def transition_application(
-    *, uow: CreditUnitOfWork, caller: Caller, application_id: str, action: str, node: str, comment: str
+    *,
+    uow: CreditUnitOfWork,
+    caller: Caller,
+    application_id: str,
+    action: str,
+    node: str,
+    comment: str,
+    actor_id: str = "",
+    actor_role: str = "",
 ) -> ApplicationView:
     """Moves an application along its status machine; decisions append an opinion."""
+    on_behalf = _on_behalf(caller, actor_id, actor_role)
     action = action.strip().lower()
     if action not in PUBLIC_ACTIONS:
         raise InvalidArgument.for_field("action", f"must be one of {', '.join(PUBLIC_ACTIONS)}")
@@ -637,7 +665,7 @@ async def transition_application(
         app.updated_at = utcnow()
         if action in ("approve", "reject", "return"):
             seq = await uow.applications.next_opinion_seq(app.id)
-            uow.applications.add(_opinion(app, caller, seq, node, action, comment))
+            uow.applications.add(_opinion(app, caller, seq, node, action, comment, on_behalf))
         event = EVENT_FOR_STATUS.get(app.status)
         if event:
             uow.record(event, app.id, _application_event(app))
@@ -647,10 +675,19 @@ async def transition_application(
 
 
 async def add_approval_opinion(
-    *, uow: CreditUnitOfWork, caller: Caller, application_id: str, node: str, decision: str, comment: str
+    *,
+    uow: CreditUnitOfWork,
+    caller: Caller,
+    application_id: str,
+    node: str,
+    decision: str,
+    comment: str,
+    actor_id: str = "",
+    actor_role: str = "",
 ) -> ApprovalOpinionRow:
     """Appends one opinion (for multi-node approvals); opinions are never changed."""
     _require(caller, APPROVERS, "record approval opinions")
+    on_behalf = _on_behalf(caller, actor_id, actor_role)
     decision = decision.strip().lower()
     if decision not in OPINION_DECISIONS:
         raise InvalidArgument.for_field("decision", f"must be one of {', '.join(OPINION_DECISIONS)}")
@@ -663,7 +700,8 @@ async def add_approval_opinion(
                 f"opinions can be recorded only while the application is submitted or in_review, not {app.status}",
                 reason="ILLEGAL_TRANSITION",
             )
-        opinion = _opinion(app, caller, await uow.applications.next_opinion_seq(app.id), node, decision, comment)
+        seq = await uow.applications.next_opinion_seq(app.id)
+        opinion = _opinion(app, caller, seq, node, decision, comment, on_behalf)
         uow.applications.add(opinion)
         uow.audit("application.opinion", "application", app.id, {"node": opinion.node, "decision": decision})
         await uow.commit()

@@ -19,6 +19,9 @@ from services.common.idempotency import idempotency_key
 from services.common.timestamps import to_timestamp
 from services.process.domain.operators import CATALOGUE
 
+# The job parameter the engine adds for calls that follow a user's decision (see service.py).
+ON_BEHALF_OF = "_on_behalf_of"
+
 Operator = Callable[[dict[str, Any], str], Awaitable[Any]]
 
 
@@ -36,6 +39,14 @@ class OperatorRegistry:
         if operator is None:
             raise LookupError(f"operator {name} has no implementation in this installation")
         return await operator(params, key)
+
+
+def acting_user(params: dict[str, Any]) -> dict[str, str]:
+    """The user whose decision led to this call (the engine adds it to the job's parameters)."""
+    actor = params.get(ON_BEHALF_OF) or {}
+    if not isinstance(actor, dict) or not actor.get("user_id"):
+        return {}
+    return {"actor_id": str(actor["user_id"]), "actor_role": str(actor.get("role", "") or "")}
 
 
 def _reply(message: Any) -> dict[str, Any]:
@@ -124,6 +135,7 @@ def grpc_operators(channels: ServiceChannels, address_of: Callable[[str], str]) 
             action=str(params["action"]),
             node=str(params.get("node", "") or ""),
             comment=str(params.get("comment", "") or ""),
+            **acting_user(params),
         )
         application = reply.get("application", {})
         return {"application_id": application.get("id", ""), "status": application.get("status", "")}
@@ -137,6 +149,7 @@ def grpc_operators(channels: ServiceChannels, address_of: Callable[[str], str]) 
             node=str(params["node"]),
             decision=str(params["decision"]),
             comment=str(params.get("comment", "") or ""),
+            **acting_user(params),
         )
         return reply.get("opinion", {})
 

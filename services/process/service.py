@@ -234,6 +234,18 @@ class Step:
     escalated_nodes: set[str] = field(default_factory=set)
     reminded_nodes: set[str] = field(default_factory=set)
     actor_id: str = "system"
+    actor_role: str = ""
+
+
+# Service calls made as the direct consequence of a user's decision carry that user, so the
+# owning service records who decided (e.g. credit's approval opinion), not the engine.
+ON_BEHALF_OF = "_on_behalf_of"
+
+
+def _acting_role(caller: Caller, task: InboxTaskRow) -> str:
+    if caller.has_role(task.candidate_role):
+        return task.candidate_role
+    return sorted(caller.roles)[0] if caller.roles else ""
 
 
 def _task_event(row: InboxTaskRow, *, actor_id: str = "") -> process_pb2.ProcessTaskChanged:
@@ -459,6 +471,9 @@ async def _save(
     # Service calls leave after this commit, each exactly once per task.
     for call in engine.pending_service_calls(wf) if row.status == "running" else []:
         if await repo.job_for_task(row.id, call.task_id) is None:
+            params = engine.plain(call.params)
+            if step.completed_task is not None and step.actor_id != "system":
+                params[ON_BEHALF_OF] = {"user_id": step.actor_id, "role": step.actor_role}
             repo.add(
                 ServiceJobRow(
                     id=new_id(),
@@ -466,7 +481,7 @@ async def _save(
                     task_id=call.task_id,
                     node_id=call.node_id,
                     operator=call.operator,
-                    params=engine.plain(call.params),
+                    params=params,
                     idempotency_key=f"process:{row.id}:{call.task_id}",
                     status="pending",
                     attempts=0,
@@ -915,7 +930,8 @@ async def complete_task(
         )
         uow.record("process.task.completed", row.id, _task_event(task, actor_id=caller.user_id))
         run_step(uow, row, wf, lambda: engine.complete_user_task(wf, task_id, payload), now)
-        await _save(uow, row, wf, specs, Step(completed_task=task, actor_id=caller.user_id), now)
+        step = Step(completed_task=task, actor_id=caller.user_id, actor_role=_acting_role(caller, task))
+        await _save(uow, row, wf, specs, step, now)
         uow.audit(
             "process.task.completed",
             "inbox_task",

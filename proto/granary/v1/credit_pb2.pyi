@@ -770,12 +770,19 @@ class TransitionApplicationRequest(_message.Message):
     ACTION_FIELD_NUMBER: _builtins.int
     NODE_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_ROLE_FIELD_NUMBER: _builtins.int
     application_id: _builtins.str
     action: _builtins.str
     """"submit", "start_review", "approve", "reject", "return", "withdraw"."""
     node: _builtins.str
     """Approval node (process node id) for approve/reject/return opinions."""
     comment: _builtins.str
+    actor_id: _builtins.str
+    """The user who decided, when a service (the process engine) records the decision on that
+    user's behalf; only system callers may set them. Empty: the caller decided.
+    """
+    actor_role: _builtins.str
     def __init__(
         self,
         *,
@@ -783,10 +790,12 @@ class TransitionApplicationRequest(_message.Message):
         action: _builtins.str = ...,
         node: _builtins.str = ...,
         comment: _builtins.str = ...,
+        actor_id: _builtins.str = ...,
+        actor_role: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "application_id", b"application_id", "comment", b"comment", "node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_id", b"actor_id", "actor_role", b"actor_role", "application_id", b"application_id", "comment", b"comment", "node", b"node"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -820,10 +829,15 @@ class AddApprovalOpinionRequest(_message.Message):
     NODE_FIELD_NUMBER: _builtins.int
     DECISION_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_ROLE_FIELD_NUMBER: _builtins.int
     application_id: _builtins.str
     node: _builtins.str
     decision: _builtins.str
     comment: _builtins.str
+    actor_id: _builtins.str
+    """On behalf of this user (system callers only), as in TransitionApplicationRequest."""
+    actor_role: _builtins.str
     def __init__(
         self,
         *,
@@ -831,10 +845,12 @@ class AddApprovalOpinionRequest(_message.Message):
         node: _builtins.str = ...,
         decision: _builtins.str = ...,
         comment: _builtins.str = ...,
+        actor_id: _builtins.str = ...,
+        actor_role: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "comment", b"comment", "decision", b"decision", "node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "actor_role", b"actor_role", "application_id", b"application_id", "comment", b"comment", "decision", b"decision", "node", b"node"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

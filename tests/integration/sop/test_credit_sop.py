@@ -95,7 +95,11 @@ async def test_three_tiers_reach_the_right_inboxes_and_each_loan_gets_its_post_l
         [timer] = [t for t in state.timers if t.node_id == "next_check_wait"]
         assert timer.due_at.ToDatetime(UTC) > datetime.now(UTC) + timedelta(days=27)
         opinions = (await world.credit_rpc("GetApplication", world.system, application_id=app_id)).application.opinions
-        assert [(o.node, o.decision) for o in opinions] == [(path[-1][0], "approve")]
+        # The opinion names the approver who decided last, not the process service.
+        node, role, who = path[-1]
+        assert [(o.node, o.decision, o.actor_id, o.role, o.comment) for o in opinions] == [
+            (node, "approve", world.staff[who].user_id, role, f"{node} 同意")
+        ]
 
 
 async def test_rating_a_skips_the_initial_review_and_the_committee_countersigns(start_service) -> None:
@@ -142,8 +146,8 @@ async def test_reject_tells_the_officer_and_return_goes_back_then_resubmission_r
     assert variables["officer_notice"]["recipient_id"] == world.staff["officer"].user_id
     assert variables["rejected"]["status"] == "rejected"
     application = (await world.credit_rpc("GetApplication", world.system, application_id=rejected_app)).application
-    assert [(o.node, o.decision, o.comment) for o in application.opinions] == [
-        ("initial_review", "reject", "经营流水不足")
+    assert [(o.node, o.decision, o.comment, o.actor_id, o.role) for o in application.opinions] == [
+        ("initial_review", "reject", "经营流水不足", world.staff["supervisor"].user_id, "supervisor")
     ]
 
     returned_app, returned = await survey_and_route(world, "80000")
