@@ -298,6 +298,7 @@ def instance_to_proto(view: service.InstanceView) -> process_pb2.ProcessInstance
     instance.variables_json = json.dumps(view.variables, ensure_ascii=False, sort_keys=True)
     instance.history.extend(history_to_proto(h) for h in view.history)
     instance.waiting_messages.extend(view.waiting_messages)
+    instance.tasks.extend(task_to_proto(t) for t in view.tasks)
     return instance
 
 

@@ -157,6 +157,15 @@ class ProcessRepository:
             )
         ).all()
 
+    async def tasks_of(self, instance_id: str) -> Sequence[InboxTaskRow]:
+        return (
+            await self._session.scalars(
+                select(InboxTaskRow)
+                .where(InboxTaskRow.instance_id == instance_id)
+                .order_by(InboxTaskRow.created_at, InboxTaskRow.id)
+            )
+        ).all()
+
     async def sibling_votes(self, instance_id: str, node_id: str, created_at: datetime) -> Sequence[InboxTaskRow]:
         return (
             await self._session.scalars(

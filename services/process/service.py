@@ -681,6 +681,7 @@ class InstanceView:
     variables: dict[str, Any]
     history: list[HistoryRow]
     waiting_messages: list[str]
+    tasks: list[InboxTaskRow] = field(default_factory=list)
 
 
 async def get_instance(
@@ -702,6 +703,7 @@ async def get_instance(
             variables=engine.plain(engine.variables(wf)),
             history=list(await repo.history(row.id)),
             waiting_messages=engine.waiting_messages(wf),
+            tasks=list(await repo.tasks_of(row.id)),
         )
 
 

@@ -447,6 +447,7 @@ class ProcessInstance(_message.Message):
     ENDED_AT_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
     WAITING_MESSAGES_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     process_key: _builtins.str
     version: _builtins.int
@@ -471,6 +472,10 @@ class ProcessInstance(_message.Message):
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]: ...
     @_builtins.property
     def waiting_messages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___InboxTask]:
+        """Every inbox task of the instance (open and finished), oldest first: the timeline's nodes."""
+
     def __init__(
         self,
         *,
@@ -490,10 +495,11 @@ class ProcessInstance(_message.Message):
         ended_at: _timestamp_pb2.Timestamp | None = ...,
         history: _abc.Iterable[Global___HistoryEntry] | None = ...,
         waiting_messages: _abc.Iterable[_builtins.str] | None = ...,
+        tasks: _abc.Iterable[Global___InboxTask] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_nodes", b"active_nodes", "branch_id", b"branch_id", "business_key", b"business_key", "cancel_reason", b"cancel_reason", "ended_at", b"ended_at", "history", b"history", "id", b"id", "initiator_id", b"initiator_id", "open_tasks", b"open_tasks", "process_key", b"process_key", "started_at", b"started_at", "status", b"status", "timers", b"timers", "variables_json", b"variables_json", "version", b"version", "waiting_messages", b"waiting_messages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_nodes", b"active_nodes", "branch_id", b"branch_id", "business_key", b"business_key", "cancel_reason", b"cancel_reason", "ended_at", b"ended_at", "history", b"history", "id", b"id", "initiator_id", b"initiator_id", "open_tasks", b"open_tasks", "process_key", b"process_key", "started_at", b"started_at", "status", b"status", "tasks", b"tasks", "timers", b"timers", "variables_json", b"variables_json", "version", b"version", "waiting_messages", b"waiting_messages"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
