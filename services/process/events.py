@@ -34,11 +34,24 @@ START_EVENTS: list[tuple[str, str, str, str, str]] = [
 ]
 
 
+def _load_contracts() -> None:
+    """Imports every contract module so each payload type is in the default pool.
+
+    (A service process imports only the modules it calls; an event may carry another's type.)
+    """
+    import importlib
+    import pkgutil
+
+    import granary.v1
+
+    for module in pkgutil.iter_modules(granary.v1.__path__):
+        if module.name.endswith("_pb2"):
+            importlib.import_module(f"granary.v1.{module.name}")
+
+
 def payload_dict(event: events_pb2.Event) -> dict[str, object]:
     type_name = event.data.type_url.rsplit("/", 1)[-1]
-    # Importing the contracts registers every payload type in the default pool.
-    import granary.v1  # noqa: F401
-
+    _load_contracts()
     message_class = symbol_database.Default().GetSymbol(type_name)
     message = message_class()
     event.data.Unpack(message)
