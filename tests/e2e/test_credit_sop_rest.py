@@ -260,6 +260,11 @@ async def scenario(rest: Rest, stack: Stack) -> None:
     apps = []
     for amount, path in tiers:
         app_id = await rest.apply(product["id"], amount)
+        if len(path) == 3:
+            # Killed while the submission's event may be in flight: one instance, one survey.
+            stack.kill("process")
+            stack.start("process")
+            await eventually(stack.ready, timeout=60)
         await rest.survey(app_id)
         apps.append((app_id, path))
 
