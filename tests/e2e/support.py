@@ -10,13 +10,18 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 
-from services.common.settings import SERVICE_NAMES
-from tests.support import free_port
+from services.common.migrations import upgrade_async
+from services.common.settings import SERVICE_NAMES, Settings
+from services.demo import seed_demo_data
+from tests.support import eventually, free_port
 
 GRANARY = str(Path(sys.executable).parent / "granary")
 
@@ -85,3 +90,36 @@ def stack_env(tmp_path: Path, databases: dict[str, str]) -> dict[str, str]:
         env[f"GRANARY_{name.upper()}_DATABASE_URL"] = databases[name]
         env.pop(f"GRANARY_{name.upper()}_ADDRESS", None)
     return env
+
+
+@asynccontextmanager
+async def running_stack(
+    tmp_path: Path,
+    new_database: Callable[[], Awaitable[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Stack]:
+    """Every service and the gateway as its own `granary serve` process on fresh PostgreSQL databases.
+
+    The demo data is seeded as `granary up` seeds it. On failure the processes' logs are printed;
+    the processes are always stopped.
+    """
+    databases = {name: await new_database() for name in SERVICE_NAMES}
+    for name, url in databases.items():
+        await upgrade_async(name, url)
+    env = stack_env(tmp_path, databases)
+    for key, value in env.items():
+        if key.startswith("GRANARY_"):
+            monkeypatch.setenv(key, value)
+    (tmp_path / "logs").mkdir()
+    stack = Stack(env, tmp_path / "logs")
+    for name in [*SERVICE_NAMES, "gateway"]:
+        stack.start(name)
+    try:
+        await eventually(stack.ready, timeout=120)
+        await seed_demo_data(Settings())
+        yield stack
+    except BaseException:
+        print("\n".join(f"--- {n}\n{stack.log(n)}" for n in [*SERVICE_NAMES, "gateway"]))
+        raise
+    finally:
+        stack.stop_all()
