@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, status
 from google.protobuf.json_format import MessageToDict
 from granary.v1 import credit_pb2, process_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from services.common.grpc_client import call
@@ -21,6 +21,25 @@ APPROVERS = ("supervisor", "president", "risk_director", "committee_member", "ad
 
 
 class ApplicationCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "party_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                    "household_id": "5b9e2c7a-1d3f-4a6b-8c9d-0e1f2a3b4c5d",
+                    "product_id": "c2e8b1d4-6a7f-4b3c-9d2e-1f0a5b6c7d8e",
+                    "amount": "80000.00",
+                    "term_months": 12,
+                    "purpose": "大棚扩建",
+                    "guarantee_method": "保证",
+                    "guarantor_ids": ["7a1d9e4c-2b3f-4e8a-a6c5-0d1e2f3a4b5c"],
+                    "collateral": [],
+                    "idempotency_key": "7f3e9a2c5b1d4e6f",
+                    "draft": False,
+                }
+            ]
+        }
+    )
     party_id: str
     household_id: str = ""
     product_id: str
@@ -38,12 +57,18 @@ class ApplicationCreate(BaseModel):
 
 
 class TransitionCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"action": "withdraw", "node": "", "comment": "客户主动撤回申请"}]}
+    )
     action: Literal["submit", "start_review", "approve", "reject", "return", "withdraw"]
     node: str = ""
     comment: str = ""
 
 
 class OpinionCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"node": "initial_review", "decision": "approve", "comment": "经营稳定，同意"}]}
+    )
     node: str
     decision: Literal["approve", "reject", "return", "comment"]
     comment: str = ""
@@ -140,6 +165,7 @@ async def add_opinion(application_id: str, body: OpinionCreate, request: Request
 
 
 class ContractCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"template_code": "LOAN_STANDARD"}]})
     template_code: str
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, status
 from granary.v1 import customer_pb2
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from gateway.auth import CurrentUser, RequireRoles
 from services.common.grpc_client import call
@@ -13,6 +13,11 @@ router = APIRouter(tags=["branches"])
 
 
 class BranchCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"code": "HX", "name": "横溪支行", "parent_id": "0f1e2d3c-4b5a-4968-8776-655443322110"}]
+        }
+    )
     code: str
     name: str
     parent_id: str = ""

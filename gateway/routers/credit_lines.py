@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from granary.v1 import credit_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from gateway.routers.applications import as_dict
@@ -16,6 +16,19 @@ router = APIRouter(prefix="/credit-lines", tags=["credit-lines"])
 
 
 class CreditLineCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "party_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                    "limit": "200000.00",
+                    "valid_from": "2025-03-01",
+                    "valid_until": "2028-02-29",
+                    "revolving": True,
+                }
+            ]
+        }
+    )
     party_id: str = ""
     household_id: str = ""
     limit: str = Field(description="decimal string")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from granary.v1 import fieldtask_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser
 from gateway.routers import field_tasks
@@ -57,6 +57,38 @@ class SyncItemIn(BaseModel):
 
 
 class SyncBatch(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "batch_id": "phone-1-20250301-001",
+                    "items": [
+                        {
+                            "client_id": "phone-1-0001",
+                            "action": "check_in",
+                            "task_id": "8c7b6a59-4837-4261-9504-f3e2d1c0b9a8",
+                            "client_time": "2025-03-01T09:20:00+08:00",
+                            "position": {
+                                "latitude": 29.0799,
+                                "longitude": 119.6474,
+                                "coordinate_system": "wgs84",
+                                "accuracy_m": 8.0,
+                            },
+                            "device_id": "phone-1",
+                        },
+                        {
+                            "client_id": "phone-1-0002",
+                            "action": "save_form",
+                            "task_id": "8c7b6a59-4837-4261-9504-f3e2d1c0b9a8",
+                            "client_time": "2025-03-01T09:40:00+08:00",
+                            "device_id": "phone-1",
+                            "form": {"family": {"members": 4, "labourers": 2, "dependants": 2}},
+                        },
+                    ],
+                }
+            ]
+        }
+    )
     batch_id: str = Field("", max_length=80)
     items: list[SyncItemIn] = Field(max_length=500)
 
@@ -114,6 +146,30 @@ class PingIn(GeoPointIn):
 
 
 class PingBatch(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "points": [
+                        {
+                            "latitude": 29.0799,
+                            "longitude": 119.6474,
+                            "coordinate_system": "wgs84",
+                            "accuracy_m": 8.0,
+                            "recorded_at": "2025-03-01T09:15:00+08:00",
+                        },
+                        {
+                            "latitude": 29.0812,
+                            "longitude": 119.6474,
+                            "coordinate_system": "wgs84",
+                            "accuracy_m": 8.0,
+                            "recorded_at": "2025-03-01T09:16:00+08:00",
+                        },
+                    ]
+                }
+            ]
+        }
+    )
     points: list[PingIn] = Field(max_length=2000)
 
 
@@ -181,6 +237,22 @@ async def get_trajectory(officer_id: str, request: Request, user: CurrentUser, d
 
 
 class RoutePlanRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "officer_id": "e1a2b3c4-d5e6-4f70-8192-a3b4c5d6e7f8",
+                    "day": "2025-03-03",
+                    "start": {
+                        "latitude": 29.0799,
+                        "longitude": 119.6474,
+                        "coordinate_system": "wgs84",
+                        "accuracy_m": 8.0,
+                    },
+                }
+            ]
+        }
+    )
     officer_id: str = Field("", description="Empty: the user")
     day: str = Field("", description="YYYY-MM-DD, local; empty: today")
     start: GeoPointIn

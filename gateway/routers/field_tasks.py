@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.responses import StreamingResponse
 from google.protobuf.timestamp_pb2 import Timestamp
 from granary.v1 import fieldtask_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from gateway.auth import CurrentUser, RequireRoles
@@ -105,6 +105,23 @@ def _iso(message: Any, name: str) -> str | None:
 
 
 class FieldTaskCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "task_type": "visit",
+                    "due_at": "2025-03-05T17:00:00+08:00",
+                    "party_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                    "assignee_id": "e1a2b3c4-d5e6-4f70-8192-a3b4c5d6e7f8",
+                    "priority": 2,
+                    "title": "走访王秀英家庭农场",
+                    "subject_type": "party",
+                    "subject_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                    "address": "浙江省金华市婺城区白龙桥镇临江村12号",
+                }
+            ]
+        }
+    )
     task_type: TaskType
     due_at: datetime
     party_id: str = Field("", max_length=80)
@@ -301,24 +318,60 @@ class FieldTaskDetail(FieldTaskRead):
 
 
 class AssignBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"assignee_id": "e1a2b3c4-d5e6-4f70-8192-a3b4c5d6e7f8", "reason": "张明请假，改派给同村客户经理"}
+            ]
+        }
+    )
     assignee_id: str = Field(min_length=1, max_length=80)
     reason: str = Field("", max_length=500, description="Required when reassigning")
 
 
 class ReasonBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "客户外出务工，暂无法走访"}]})
     reason: str = Field(min_length=1, max_length=500)
 
 
 class CompleteBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"comment": "核实无误"}]})
     comment: str = Field("", max_length=500)
 
 
 class CheckInBody(GeoPointIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "latitude": 29.0799,
+                    "longitude": 119.6474,
+                    "coordinate_system": "wgs84",
+                    "accuracy_m": 8.0,
+                    "device_id": "phone-1",
+                    "client_time": "2025-03-01T09:20:00+08:00",
+                }
+            ]
+        }
+    )
     device_id: str = Field("", max_length=80)
     client_time: datetime | None = None
 
 
 class FormBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "form": {
+                        "family": {"members": 4, "labourers": 2, "dependants": 2},
+                        "operations": {"business": "大棚蔬菜", "years": 6},
+                        "income": {"annual_income": "86000.00", "annual_expenses": "41000.00"},
+                    }
+                }
+            ]
+        }
+    )
     form: dict[str, Any]
 
 
@@ -341,6 +394,28 @@ class FormSchemaRead(BaseModel):
 
 
 class SignatureCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "signer_name": "王秀英",
+                    "signer_party_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                    "image_base64": (
+                        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4"
+                        "2mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+                    ),
+                    "position": {
+                        "latitude": 29.0799,
+                        "longitude": 119.6474,
+                        "coordinate_system": "wgs84",
+                        "accuracy_m": 8.0,
+                    },
+                    "signed_at": "2025-03-01T10:05:00+08:00",
+                    "content_hash": "9f2b5c1e7d4a3b6c8e0f1a2d3c4b5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+                }
+            ]
+        }
+    )
     signer_name: str = Field(min_length=1, max_length=100)
     signer_party_id: str = Field("", max_length=80)
     image_base64: str = Field(description="PNG or JPEG of the handwritten signature, base64")
@@ -350,6 +425,20 @@ class SignatureCreate(BaseModel):
 
 
 class ExternalSignatureCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "provider": "esign",
+                    "external_ref": "ES202503010001",
+                    "signer_name": "王秀英",
+                    "signer_party_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                    "signed_at": "2025-03-01T10:05:00+08:00",
+                    "content_hash": "9f2b5c1e7d4a3b6c8e0f1a2d3c4b5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+                }
+            ]
+        }
+    )
     provider: str = Field(min_length=1, max_length=40, description="The e-signature provider's name")
     external_ref: str = Field(min_length=1, max_length=120, description="The provider's id of the signing")
     signer_name: str = Field(min_length=1, max_length=100)
@@ -365,6 +454,21 @@ class ExternalSignatureRead(SignatureRead):
 
 
 class LocationUpdate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "location": {
+                        "latitude": 29.0799,
+                        "longitude": 119.6474,
+                        "coordinate_system": "wgs84",
+                        "accuracy_m": 8.0,
+                    },
+                    "address": "浙江省金华市婺城区白龙桥镇临江村12号",
+                }
+            ]
+        }
+    )
     location: GeoPointIn
     address: str = Field("", max_length=300)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, status
 from google.protobuf import json_format
 from granary.v1 import customer_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from services.common.grpc_client import call
@@ -15,6 +15,21 @@ WRITERS = Depends(RequireRoles("officer", "supervisor", "president", "admin"))
 
 
 class HouseholdCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "head_party_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                    "village_code": "330702104201",
+                    "land_mu": "12.5",
+                    "labour_count": 2,
+                    "main_income": "大棚蔬菜种植",
+                    "annual_income": "86000.00",
+                    "rating": "B",
+                }
+            ]
+        }
+    )
     head_party_id: str
     village_code: str = Field(description="12-digit village code")
     land_mu: str = "0"
@@ -25,6 +40,11 @@ class HouseholdCreate(BaseModel):
 
 
 class MemberCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"party_id": "7a1d9e4c-2b3f-4e8a-a6c5-0d1e2f3a4b5c", "relation": "配偶", "co_borrower": True}]
+        }
+    )
     party_id: str
     relation: str = Field(description="spouse, child, parent, sibling, other")
     co_borrower: bool = False

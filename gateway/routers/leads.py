@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from granary.v1 import customer_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from services.common.grpc_client import call
@@ -17,6 +17,21 @@ router = APIRouter(prefix="/leads", tags=["leads"])
 
 
 class LeadCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "陈建国",
+                    "mobile": "13905710123",
+                    "region_code": "330702104201",
+                    "channel": "field",
+                    "source": "村委推荐",
+                    "next_follow_up": "2025-03-08",
+                    "note": "想扩建养殖场，需资金约10万元",
+                }
+            ]
+        }
+    )
     name: str = Field(min_length=1, max_length=100)
     mobile: str = ""
     region_code: str = Field("", description="12-digit region code; decides the account manager")
@@ -27,6 +42,11 @@ class LeadCreate(BaseModel):
 
 
 class LeadUpdate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"stage": "contacted", "next_follow_up": "2025-03-15", "note": "已电话联系，约定周末上门"}]
+        }
+    )
     stage: str = Field("", description="new, contacted, qualified, converted, lost")
     next_follow_up: str = ""
     assigned_officer_id: str = ""

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from granary.v1 import credit_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from gateway.routers import applications, credit_lines, portfolio, products, village_campaigns
@@ -22,47 +22,93 @@ FRONT_OFFICE = ("officer", "supervisor", "president", "admin")
 
 
 class LoanCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "application_id": "9d4e1a7b-3c2f-4e5d-b6a8-7c9d0e1f2a3b",
+                    "disbursed_on": "2025-03-01",
+                    "external_ref": "CORE20250301000123",
+                }
+            ]
+        }
+    )
     application_id: str
     disbursed_on: str = Field("", description="ISO date; defaults to the business date")
     external_ref: str = Field(description="the transfer reference; a repeat returns the same loan")
 
 
 class RepaymentCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"amount": "7000.00", "value_date": "2025-04-01", "external_ref": "CORE20250401000456"}]
+        }
+    )
     amount: str
     value_date: str = ""
     external_ref: str = Field(description="the payment's bank reference; a repeat returns the first posting")
 
 
 class ReversalCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "柜员录入金额错误，冲正后重新入账"}]})
     reason: str
 
 
 class OverrideCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"classification": "special_mention", "reason": "主营大棚受冻灾影响，还款能力下降"}]
+        }
+    )
     classification: str
     reason: str
 
 
 class OverrideDecision(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"approve": True, "comment": "同意下调为关注类"}]})
     approve: bool
     comment: str = ""
 
 
 class SignatureCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "method": "manual",
+                    "evidence_ref": "scan-HT20250301001",
+                    "content_hash": "9f2b5c1e7d4a3b6c8e0f1a2d3c4b5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+                }
+            ]
+        }
+    )
     method: str = Field(description="manual or electronic")
     evidence_ref: str
     content_hash: str
 
 
 class TemplateCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "LOAN_STANDARD",
+                    "body": "借款合同\n借款人：{borrower_name}\n借款金额：{amount}元\n借款期限：{term_months}个月",
+                }
+            ]
+        }
+    )
     code: str
     body: str
 
 
 class BusinessDateUpdate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"business_date": "2025-03-01"}]})
     business_date: str
 
 
 class CobCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"business_date": "2025-03-01"}]})
     business_date: str = ""
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from granary.v1 import notification_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from services.common.grpc_client import call
@@ -66,6 +66,17 @@ class MessagePage(BaseModel):
 
 
 class OptOutCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "party_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                    "channel": "sms",
+                    "source": "客户致电要求退订营销短信",
+                }
+            ]
+        }
+    )
     party_id: str
     channel: str = "sms"
     source: str = Field("manual", description="Where the request came from: manual, sms_reply, app...")
@@ -77,6 +88,22 @@ class OptOutRead(BaseModel):
 
 
 class ReminderCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "birthday",
+                    "subject_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                    "due_at": "2025-12-31T09:00:00+08:00",
+                    "party_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                    "staff_id": "e1a2b3c4-d5e6-4f70-8192-a3b4c5d6e7f8",
+                    "yearly": True,
+                    "opted_in": True,
+                    "attributes": {"customer_name": "王秀英"},
+                }
+            ]
+        }
+    )
     kind: str = Field(description="birthday, lead_follow_up, post_loan_check, loan_due or another lowercase word")
     subject_id: str
     due_at: datetime

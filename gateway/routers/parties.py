@@ -115,6 +115,11 @@ class PartyPage(BaseModel):
 
 
 class PartyUpdate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"address": "浙江省金华市婺城区白龙桥镇临江村12号", "occupation": "蔬菜种植户"}]
+        }
+    )
     address: str | None = None
     region_code: str | None = None
     occupation: str | None = None
@@ -122,15 +127,22 @@ class PartyUpdate(BaseModel):
 
 
 class TagsUpdate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"tags": ["种植大户", "信用村"]}]})
     tags: list[str]
 
 
 class StageChange(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"stage": "borrower", "reason": "首笔贷款已发放"}]})
     stage: str
     reason: str = ""
 
 
 class MergeCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"duplicate_id": "7a1d9e4c-2b3f-4e8a-a6c5-0d1e2f3a4b5c", "reason": "同一身份证号重复建档"}]
+        }
+    )
     duplicate_id: str
     reason: str = Field(min_length=1, max_length=200)
 
@@ -142,12 +154,16 @@ class MergeRead(BaseModel):
 
 
 class ChangeCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"field": "mobile", "new_value": "13905710188", "reason": "客户更换手机号"}]}
+    )
     field: Literal["name", "id_number", "legal_representative", "mobile"]
     new_value: str = Field(min_length=1, max_length=100)
     reason: str = Field(min_length=1, max_length=200)
 
 
 class ChangeDecision(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"approved": True, "comment": "已核对身份证原件"}]})
     approved: bool
     comment: str = ""
 
@@ -185,6 +201,18 @@ class ChangeRead(BaseModel):
 
 
 class RelationCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "related_party_id": "7a1d9e4c-2b3f-4e8a-a6c5-0d1e2f3a4b5c",
+                    "kind": "spouse",
+                    "share_percent": "",
+                    "valid_from": "2010-05-01",
+                }
+            ]
+        }
+    )
     related_party_id: str
     kind: str = Field(
         description="spouse, parent, child, shareholder, legal_representative, guarantor_of, related_party"
@@ -195,6 +223,20 @@ class RelationCreate(BaseModel):
 
 
 class FinancialItemCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "category": "asset",
+                    "item_type": "greenhouse",
+                    "value": "120000.00",
+                    "valuation_date": "2025-03-01",
+                    "verified_by_visit": True,
+                    "description": "钢架大棚3座，约6亩",
+                }
+            ]
+        }
+    )
     category: Literal["asset", "liability"]
     item_type: str
     value: str = Field(description="Decimal, yuan")
@@ -204,6 +246,19 @@ class FinancialItemCreate(BaseModel):
 
 
 class ConsentCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "purpose": "credit_report",
+                    "scope": "人民银行征信查询",
+                    "granted": True,
+                    "expires_at": "2026-03-01T00:00:00+08:00",
+                    "document_ref": "scan-SQ20250301001",
+                }
+            ]
+        }
+    )
     purpose: str
     scope: str = ""
     granted: bool = True
@@ -212,6 +267,21 @@ class ConsentCreate(BaseModel):
 
 
 class CreditReportCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "bureau": "pboc",
+                    "consent_id": "4a3b2c1d-0e9f-48a7-b6c5-d4e3f2a1b0c9",
+                    "purpose": "loan_approval",
+                    "queried_at": "2025-03-01T10:30:00+08:00",
+                    "summary": {"overdue_accounts": "0", "total_debt": "35000.00", "queries_last_6m": "1"},
+                    "document_ref": "pboc-20250301-0001",
+                    "external_ref": "PBOC20250301123456",
+                }
+            ]
+        }
+    )
     bureau: str
     consent_id: str
     purpose: str = ""
@@ -222,6 +292,19 @@ class CreditReportCreate(BaseModel):
 
 
 class InteractionCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "visit",
+                    "channel": "上门",
+                    "occurred_at": "2025-03-01T09:30:00+08:00",
+                    "summary": "了解大棚扩建资金需求，客户有意申请8万元",
+                    "linked_task_id": "8c7b6a59-4837-4261-9504-f3e2d1c0b9a8",
+                }
+            ]
+        }
+    )
     kind: Literal["visit", "call", "complaint", "sms", "marketing"]
     channel: str = ""
     occurred_at: datetime | None = None

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from granary.v1 import process_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from gateway.routers.tasks import TaskRead, _time
@@ -18,6 +18,18 @@ router = APIRouter(tags=["process instances"])
 
 
 class InstanceCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "process_key": "credit_sop",
+                    "business_key": "9d4e1a7b-3c2f-4e5d-b6a8-7c9d0e1f2a3b",
+                    "variables": {"application_id": "9d4e1a7b-3c2f-4e5d-b6a8-7c9d0e1f2a3b", "amount": "80000.00"},
+                    "branch_id": "0f1e2d3c-4b5a-4968-8776-655443322110",
+                }
+            ]
+        }
+    )
     process_key: str = Field(min_length=1, max_length=100)
     business_key: str = Field(min_length=1, max_length=100, description="e.g. the application id")
     variables: dict[str, Any] = Field(default_factory=dict)
@@ -106,6 +118,7 @@ class InstancePage(BaseModel):
 
 
 class InstanceCancel(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "客户撤回申请，终止流程"}]})
     reason: str = Field(min_length=1, max_length=500)
 
 

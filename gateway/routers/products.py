@@ -6,7 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Request, status
 from granary.v1 import credit_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from services.common.grpc_client import call
@@ -25,6 +25,27 @@ _METHOD_FROM_PROTO = {v: k for k, v in _METHOD_TO_PROTO.items()}
 
 
 class ProductCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "NH_JYD",
+                    "name": "农户经营贷",
+                    "purpose": "种植养殖经营周转",
+                    "min_amount": "1000",
+                    "max_amount": "500000",
+                    "min_term_months": 3,
+                    "max_term_months": 36,
+                    "annual_rate": "0.0720",
+                    "repayment_method": "equal_installment",
+                    "rate_type": "fixed",
+                    "day_count": "ACT_360",
+                    "frequency": "MONTHLY",
+                    "guarantee_types": ["信用", "保证"],
+                }
+            ]
+        }
+    )
     code: str = Field(max_length=32)
     name: str = Field(max_length=100)
     purpose: str = ""
@@ -110,6 +131,19 @@ class ProductPage(BaseModel):
 
 
 class QuoteCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "amount": "80000.00",
+                    "term_months": 12,
+                    "start_date": "2025-03-01",
+                    "annual_rate": "0.0720",
+                    "day_count": "ACT_360",
+                }
+            ]
+        }
+    )
     amount: str
     term_months: int = Field(ge=0)
     start_date: str = Field("", description="ISO date; defaults to today")

@@ -74,6 +74,25 @@ class RuleCreate(BaseModel):
 
 
 class RuleUpdate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "expected_version": 3,
+                    "name": "贷款获批：短信通知客户",
+                    "condition": "",
+                    "actions": [
+                        {
+                            "kind": "sms",
+                            "template_code": "application.approved.customer",
+                            "recipient": "customer",
+                            "recipient_field": "party_id",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     expected_version: int = Field(0, ge=0, description="The version you read; a stale one answers 409")
     name: str = ""
     condition: str = Field("", max_length=500)
@@ -116,6 +135,29 @@ class RulePage(BaseModel):
 
 
 class DryRun(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_type": "credit.application.approved",
+                    "condition": 'amount >= "50000"',
+                    "actions": [
+                        {
+                            "kind": "sms",
+                            "template_code": "application.approved.customer",
+                            "recipient": "customer",
+                            "recipient_field": "party_id",
+                        }
+                    ],
+                    "sample": {
+                        "party_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                        "amount": "80000.00",
+                        "customer_name": "王秀英",
+                    },
+                }
+            ]
+        }
+    )
     rule_id: str = ""
     event_type: str = ""
     condition: str = ""
@@ -137,6 +179,21 @@ class DryRunRead(BaseModel):
 
 
 class TemplateCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "loan.due.customer",
+                    "channel": "sms",
+                    "category": "transactional",
+                    "title": "还款提醒",
+                    "body": "尊敬的{customer_name}，您的贷款将于{due_date}到期应还{amount}元，请按时还款。",
+                    "sms_template_code": "SMS_LOAN_DUE",
+                    "sms_sign_name": "金华农商银行",
+                }
+            ]
+        }
+    )
     code: str = Field(min_length=2, max_length=80)
     channel: Literal["sms", "in_app"]
     category: Literal["transactional", "marketing"] = "transactional"

@@ -13,7 +13,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from granary.v1 import notification_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.grpc_client import call
 from services.common.timestamps import to_timestamp
@@ -22,6 +22,18 @@ router = APIRouter(prefix="/sms", tags=["messages"])
 
 
 class ReceiptIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "message_id": "a1b2c3d4e5f6",
+                    "status": "delivered",
+                    "error_code": "",
+                    "reported_at": "2025-03-01T10:06:00+08:00",
+                }
+            ]
+        }
+    )
     message_id: str = Field(min_length=1, max_length=120, description="The SMS gateway's message id")
     status: Literal["delivered", "failed"]
     error_code: str = Field("", max_length=80)

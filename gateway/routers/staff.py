@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, status
 from granary.v1 import customer_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from services.common.grpc_client import call
@@ -14,6 +14,22 @@ ADMIN = Depends(RequireRoles("admin"))
 
 
 class StaffCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "zhangming",
+                    "display_name": "张明",
+                    "password": "Granary#2025",
+                    "roles": ["officer"],
+                    "branch_id": "0f1e2d3c-4b5a-4968-8776-655443322110",
+                    "superior_id": "e1a2b3c4-d5e6-4f70-8192-a3b4c5d6e7f8",
+                    "phone": "13905710001",
+                    "regions_served": ["330702104201"],
+                }
+            ]
+        }
+    )
     username: str
     display_name: str
     password: str = Field(min_length=10)
@@ -25,6 +41,7 @@ class StaffCreate(BaseModel):
 
 
 class RegionsUpdate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"regions_served": ["330702104201", "330702104202"]}]})
     regions_served: list[str]
 
 

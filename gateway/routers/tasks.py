@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from granary.v1 import process_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser
 from services.common.grpc_client import call
@@ -68,6 +68,9 @@ class TaskPage(BaseModel):
 
 
 class TaskComplete(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"decision": "approve", "comment": "经营稳定，还款来源充足，同意"}]}
+    )
     decision: Literal["approve", "reject", "return", "transfer", "submit"]
     comment: str = Field("", max_length=2000)
     transfer_to: str = Field("", description="transfer (转办): the user who gets the task")

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, status
 from granary.v1 import credit_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
 from gateway.routers.applications import as_dict
@@ -23,6 +23,28 @@ class HouseholdProposal(BaseModel):
 
 
 class CampaignCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "village_code": "330702104201",
+                    "village_name": "临江村",
+                    "branch_id": "0f1e2d3c-4b5a-4968-8776-655443322110",
+                    "households": [
+                        {
+                            "household_id": "5b9e2c7a-1d3f-4a6b-8c9d-0e1f2a3b4c5d",
+                            "party_id": "3f6c2a1e-8d4b-4c1a-9e2f-5b7d0a9c1e42",
+                            "rating": "A",
+                            "proposed_limit": "100000.00",
+                        }
+                    ],
+                    "valid_from": "2025-03-01",
+                    "valid_until": "2028-02-29",
+                    "revolving": True,
+                }
+            ]
+        }
+    )
     village_code: str
     village_name: str = ""
     branch_id: str = ""
@@ -33,6 +55,7 @@ class CampaignCreate(BaseModel):
 
 
 class CampaignApprove(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"comment": "整村授信名单已复核，同意"}]})
     comment: str = ""
 
 
