@@ -31,7 +31,8 @@ async def test_a_return_by_the_president_is_recorded_as_the_presidents_opinion(s
     assert revise.node_id == "revise"
     opinions = (await world.credit_rpc("GetApplication", world.system, application_id=app.id)).application.opinions
     assert [(o.node, o.decision, o.actor_id, o.role, o.comment) for o in opinions] == [
-        ("president_approval", "return", world.staff["president"].user_id, "president", "补充担保人资料")
+        ("initial_review", "approve", world.staff["supervisor"].user_id, "supervisor", "初审同意"),
+        ("president_approval", "return", world.staff["president"].user_id, "president", "补充担保人资料"),
     ]
 
 

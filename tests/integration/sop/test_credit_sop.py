@@ -95,10 +95,10 @@ async def test_three_tiers_reach_the_right_inboxes_and_each_loan_gets_its_post_l
         [timer] = [t for t in state.timers if t.node_id == "next_check_wait"]
         assert timer.due_at.ToDatetime(UTC) > datetime.now(UTC) + timedelta(days=27)
         opinions = (await world.credit_rpc("GetApplication", world.system, application_id=app_id)).application.opinions
-        # The opinion names the approver who decided last, not the process service.
-        node, role, who = path[-1]
+        # One opinion per decision, in order, each naming the approver who decided (not the
+        # process service) and the role they decided in.
         assert [(o.node, o.decision, o.actor_id, o.role, o.comment) for o in opinions] == [
-            (node, "approve", world.staff[who].user_id, role, f"{node} 同意")
+            (node, "approve", world.staff[who].user_id, role, f"{node} 同意") for node, role, who in path
         ]
 
 
@@ -125,6 +125,13 @@ async def test_rating_a_skips_the_initial_review_and_the_committee_countersigns(
     [timer] = [t for t in state.timers if t.node_id == "first_check_wait"]
     assert timer.due_at.ToDatetime(UTC) > datetime.now(UTC) + timedelta(days=29)
     assert await world.app_status(big_app) == "disbursed"
+    opinions = (await world.credit_rpc("GetApplication", world.system, application_id=big_app)).application.opinions
+    # The supervisor's and the president's approvals are on record before the committee's.
+    assert [(o.node, o.decision, o.actor_id, o.role) for o in opinions][:2] == [
+        ("initial_review", "approve", world.staff["supervisor"].user_id, "supervisor"),
+        ("president_approval", "approve", world.staff["president"].user_id, "president"),
+    ]
+    assert opinions[-1].node == "committee_vote" and opinions[-1].role == "committee_member"
 
 
 async def test_reject_tells_the_officer_and_return_goes_back_then_resubmission_re_enters_review(

@@ -79,7 +79,10 @@ async def test_the_timeline_shows_nodes_passed_and_pending_holders_durations_and
         assert ("initial_review", "task.completed", world.staff["supervisor"].user_id) in [
             (e["node_id"], e["action"], e["actor_id"]) for e in body["events"]
         ]
-        assert body["opinions"] == []
+        # The supervisor's approval is on record before the president decides.
+        assert [(o["node"], o["decision"], o["actor_id"], o["role"], o["comment"]) for o in body["opinions"]] == [
+            ("initial_review", "approve", world.staff["supervisor"].user_id, "supervisor", "初审同意")
+        ]
 
         # The president claims it: the timeline names the holder, since the task was created.
         claimed = await client.post(f"/api/v1/tasks/{pending.id}/claim", headers=president)
@@ -112,5 +115,6 @@ async def test_the_timeline_shows_nodes_passed_and_pending_holders_durations_and
             ("sign", "open"),
         ]
         assert [(o["node"], o["decision"], o["actor_id"], o["role"], o["comment"]) for o in body["opinions"]] == [
-            ("president_approval", "approve", world.staff["president"].user_id, "president", "同意放款")
+            ("initial_review", "approve", world.staff["supervisor"].user_id, "supervisor", "初审同意"),
+            ("president_approval", "approve", world.staff["president"].user_id, "president", "同意放款"),
         ]
