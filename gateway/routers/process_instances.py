@@ -218,14 +218,21 @@ async def cancel_instance(instance_id: str, body: InstanceCancel, request: Reque
     dependencies=[Depends(RequireRoles("admin", "process_owner", "auditor"))],
 )
 async def list_incidents(
-    request: Request, user: CurrentUser, status_: str = Query("open", alias="status"), instance_id: str = ""
+    request: Request,
+    user: CurrentUser,
+    status_: str = Query("open", alias="status"),
+    instance_id: str = "",
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str = "",
 ) -> IncidentPage:
     reply = await call(
         request.app.state.backend.process.ListIncidents,
-        process_pb2.ListIncidentsRequest(status=status_, instance_id=instance_id),
+        process_pb2.ListIncidentsRequest(status=status_, instance_id=instance_id, page_size=limit, page_token=cursor),
         caller=user,
     )
-    return IncidentPage(items=[IncidentRead.from_proto(i) for i in reply.incidents])
+    return IncidentPage(
+        items=[IncidentRead.from_proto(i) for i in reply.incidents], next_cursor=reply.next_page_token or None
+    )
 
 
 @router.post(

@@ -9,14 +9,16 @@ envelope by its own type, so new message sources need only a line in ``MESSAGE_E
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from google.protobuf import json_format, symbol_database
 from granary.v1 import events_pb2
 
 from services.common.consumer import Subscription
+from services.common.grpc_errors import RemoteError
 from services.common.uow import UnitOfWork
 from services.process import service
+from services.process.operators import OperatorRegistry
 from services.process.repository import ProcessRepository
 from services.process.service import SpecCache
 
@@ -32,6 +34,34 @@ MESSAGE_EVENTS: list[tuple[str, str]] = [
 START_EVENTS: list[tuple[str, str, str, str, str]] = [
     ("credit.application.submitted", "credit_sop", "application_id", "branch_id", "managing_officer_id"),
 ]
+
+# A start event is acted on only while its subject is still in the state the event announced:
+# (event type) -> (operator reading the subject, its parameter, the field and value required).
+# An application submitted long ago and decided since (e.g. demo data seeded before the models
+# were deployed, its events consumed later) starts nothing.
+START_GUARDS: dict[str, tuple[str, str, str, str]] = {
+    "credit.application.submitted": ("credit.get_application", "application_id", "status", "submitted"),
+}
+
+StatusReader = Callable[[str, str], Awaitable[str | None]]
+
+
+def status_reader(operators: OperatorRegistry) -> StatusReader:
+    """Reads the current state of a start event's subject; None when it cannot be read here."""
+
+    async def current(event_type: str, key: str) -> str | None:
+        operator, param, field, _ = START_GUARDS[event_type]
+        try:
+            subject = await operators.call(operator, {param: key}, f"process-start:{event_type}:{key}")
+        except LookupError:
+            return None  # the installation has no implementation of the operator
+        except RemoteError as exc:
+            if exc.status == "NOT_FOUND":
+                return ""
+            raise
+        return str((subject or {}).get(field, "") or "")
+
+    return current
 
 
 def _load_contracts() -> None:
@@ -78,7 +108,12 @@ def handler_for(event_type: str, key_field: str, specs: SpecCache) -> Callable[.
 
 
 def starter_for(
-    process_key: str, key_field: str, branch_field: str, initiator_field: str, specs: SpecCache
+    process_key: str,
+    key_field: str,
+    branch_field: str,
+    initiator_field: str,
+    specs: SpecCache,
+    current_status: StatusReader | None = None,
 ) -> Callable[..., object]:
     async def handle(event: events_pb2.Event, uow: UnitOfWork) -> None:
         payload = payload_dict(event)
@@ -86,6 +121,14 @@ def starter_for(
         if not key:
             log.info("%s %s carries no %s; no process starts", event.type, event.id, key_field)
             return
+        guard = START_GUARDS.get(event.type)
+        if guard is not None:
+            _, _, field, required = guard
+            announced = str(payload.get(field, "") or required)
+            now = await current_status(event.type, key) if current_status is not None else None
+            if announced != required or (now is not None and now != required):
+                log.info("%s %s: %s is %s now, not %s; no process starts", event.type, event.id, key, now, required)
+                return
         row = await service.start_for_event(
             uow=_Adapter(uow),  # type: ignore[arg-type]
             specs_cache=specs,
@@ -117,8 +160,9 @@ class _Adapter:
         self._uow.audit(*args, **kwargs)  # type: ignore[arg-type]
 
 
-def subscriptions(specs: SpecCache | None = None) -> list[Subscription]:
+def subscriptions(specs: SpecCache | None = None, operators: OperatorRegistry | None = None) -> list[Subscription]:
     cache = specs or SpecCache()
+    current = status_reader(operators) if operators is not None else None
     return [
         Subscription(
             durable=f"process-{event_type.replace('.', '-')}",
@@ -130,7 +174,7 @@ def subscriptions(specs: SpecCache | None = None) -> list[Subscription]:
         Subscription(
             durable=f"process-start-{event_type.replace('.', '-')}",
             event_type=event_type,
-            handler=starter_for(process_key, key_field, branch_field, initiator_field, cache),  # type: ignore[arg-type]
+            handler=starter_for(process_key, key_field, branch_field, initiator_field, cache, current),  # type: ignore[arg-type]
         )
         for event_type, process_key, key_field, branch_field, initiator_field in START_EVENTS
     ]

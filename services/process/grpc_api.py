@@ -181,10 +181,18 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
     async def ListIncidents(
         self, request: process_pb2.ListIncidentsRequest, context: object
     ) -> process_pb2.ListIncidentsResponse:
+        limit = page_size(request.page_size)
+        cursor = decode_cursor(request.page_token, 2)
         rows = await service.list_incidents(
-            uow=self._uow(), caller=require_caller(), status=request.status, instance_id=request.instance_id
+            uow=self._uow(),
+            caller=require_caller(),
+            status=request.status,
+            instance_id=request.instance_id,
+            after=(cursor[0], cursor[1]) if cursor else None,
+            limit=limit,
         )
-        return process_pb2.ListIncidentsResponse(incidents=[incident_to_proto(r) for r in rows])
+        token = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if len(rows) == limit else ""
+        return process_pb2.ListIncidentsResponse(incidents=[incident_to_proto(r) for r in rows], next_page_token=token)
 
     async def RetryIncident(
         self, request: process_pb2.RetryIncidentRequest, context: object

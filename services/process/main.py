@@ -18,16 +18,12 @@ def build(
     uow = host.uow_factory(ProcessUnitOfWork)
     specs = SpecCache()
     servicer = ProcessServicer(uow=uow, specs=specs)
-    worker = ProcessWorker(
-        uow=uow,
-        specs=specs,
-        operators=operators or grpc_operators(host.channels, host.address_of),
-        settings=worker_settings,
-    )
+    registry = operators or grpc_operators(host.channels, host.address_of)
+    worker = ProcessWorker(uow=uow, specs=specs, operators=registry, settings=worker_settings)
     host.process_worker = worker  # type: ignore[attr-defined]  # tests swap operators by name here
     return ServiceApp(
         register=lambda server: process_pb2_grpc.add_ProcessServiceServicer_to_server(servicer, server),
         service_names=[process_pb2.DESCRIPTOR.services_by_name["ProcessService"].full_name],
-        subscriptions=events.subscriptions(specs),
+        subscriptions=events.subscriptions(specs, registry),
         background_jobs=[worker.run_timers, worker.run_jobs],
     )

@@ -266,13 +266,22 @@ class ProcessRepository:
     async def incident(self, incident_id: str) -> IncidentRow | None:
         return await self._session.get(IncidentRow, incident_id)
 
-    async def incidents(self, *, status: str, instance_id: str) -> Sequence[IncidentRow]:
+    async def incidents(
+        self, *, status: str, instance_id: str, after: tuple[str, str] | None = None, limit: int = 500
+    ) -> Sequence[IncidentRow]:
+        """Newest first; ``after`` is the (created_at, id) of the last row of the previous page."""
         query = select(IncidentRow)
         if status != "all":
             query = query.where(IncidentRow.status == (status or "open"))
         if instance_id:
             query = query.where(IncidentRow.instance_id == instance_id)
-        return (await self._session.scalars(query.order_by(IncidentRow.created_at.desc()).limit(500))).all()
+        if after is not None:
+            at = datetime.fromisoformat(after[0])
+            query = query.where(
+                or_(IncidentRow.created_at < at, and_(IncidentRow.created_at == at, IncidentRow.id < after[1]))
+            )
+        query = query.order_by(IncidentRow.created_at.desc(), IncidentRow.id.desc()).limit(limit)
+        return (await self._session.scalars(query)).all()
 
     async def open_incidents_of(self, instance_id: str) -> Sequence[IncidentRow]:
         return (

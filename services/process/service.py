@@ -27,6 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from services.common.clock import as_utc, new_id, utcnow
 from services.common.errors import (
+    AlreadyExists,
     Conflict,
     FailedPrecondition,
     InvalidArgument,
@@ -561,6 +562,13 @@ async def start_instance(
         version = await uow.processes.latest_version(process_key)
         if version is None:
             raise ProcessModelNotFound(f"no process model {process_key}")
+        running = await uow.processes.live_instance(process_key, business_key)
+        if running is not None:
+            raise AlreadyExists(
+                f"process {process_key} already runs for {business_key}",
+                reason="INSTANCE_RUNNING",
+                metadata={"instance_id": running.id},
+            )
         row = await _start(
             uow,
             specs_cache,
@@ -1071,10 +1079,18 @@ async def fail_job(
     return raised
 
 
-async def list_incidents(*, uow: ProcessUnitOfWork, caller: Caller, status: str, instance_id: str) -> list[IncidentRow]:
+async def list_incidents(
+    *,
+    uow: ProcessUnitOfWork,
+    caller: Caller,
+    status: str,
+    instance_id: str,
+    after: tuple[str, str] | None = None,
+    limit: int = 500,
+) -> list[IncidentRow]:
     _require(caller, (*OPERATORS, "auditor"), "see incidents")
     async with uow:
-        return list(await uow.processes.incidents(status=status, instance_id=instance_id))
+        return list(await uow.processes.incidents(status=status, instance_id=instance_id, after=after, limit=limit))
 
 
 async def retry_incident(

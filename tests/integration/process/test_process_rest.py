@@ -51,6 +51,14 @@ async def test_upload_inbox_and_conflicts_over_rest(process_env, gateway, monkey
             json={"process_key": "seq_approval", "business_key": "APP-R1", "variables": {"amount": "30000"}},
         )
         assert started.status_code == 201, started.text
+        # A second running instance of the same process for the same business key is refused.
+        twice = await client.post(
+            "/api/v1/process-instances",
+            headers=officer,
+            json={"process_key": "seq_approval", "business_key": "APP-R1", "variables": {"amount": "30000"}},
+        )
+        assert twice.status_code == 409, twice.text
+        assert (twice.json()["reason"], twice.json()["instance_id"]) == ("INSTANCE_RUNNING", started.json()["id"])
         supervisor = bearer(env, "sup1", ["supervisor"])
         inbox = (await client.get("/api/v1/tasks?view=claimable", headers=supervisor)).json()["items"]
         assert [t["business_key"] for t in inbox] == ["APP-R1"]
@@ -73,3 +81,57 @@ async def test_upload_inbox_and_conflicts_over_rest(process_env, gateway, monkey
         )
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
         assert cancelled.json()["open_tasks"] == []
+        # Once it no longer runs, the business key may start again.
+        again = await client.post(
+            "/api/v1/process-instances",
+            headers=officer,
+            json={"process_key": "seq_approval", "business_key": "APP-R1", "variables": {"amount": "30000"}},
+        )
+        assert again.status_code == 201 and again.json()["id"] != started.json()["id"]
+
+
+async def test_incidents_page_through_a_cursor_over_rest(process_env, gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.integration.process.test_process_guards import LOOP
+
+    env = await process_env()
+    monkeypatch.setenv("GRANARY_PROCESS_ADDRESS", f"127.0.0.1:{env.host.port}")
+    owner = bearer(env, "owner1", ["process_owner"])
+    officer = bearer(env, "officer1", ["officer"])
+    admin = bearer(env, "admin1", ["admin"])
+    async with gateway() as client:
+        deployed = await client.post("/api/v1/process-models", headers=owner, files=[("files", ("loop.bpmn", LOOP))])
+        assert deployed.status_code == 201, deployed.text
+        stopped = []
+        for n in range(5):
+            reply = await client.post(
+                "/api/v1/process-instances",
+                headers=officer,
+                json={"process_key": "endless", "business_key": f"APP-P{n}", "variables": {"n": 0}},
+            )
+            assert reply.status_code == 201 and reply.json()["status"] == "incident", reply.text
+            stopped.append(reply.json()["id"])
+
+        seen: list[str] = []
+        pages = 0
+        cursor = ""
+        while True:
+            page = await client.get(
+                "/api/v1/process-incidents",
+                headers=admin,
+                params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+            )
+            assert page.status_code == 200, page.text
+            body = page.json()
+            assert len(body["items"]) <= 2
+            seen += [i["instance_id"] for i in body["items"]]
+            pages += 1
+            if not body["next_cursor"]:
+                break
+            cursor = body["next_cursor"]
+        # Every incident exactly once, newest first, over three pages of at most two.
+        assert pages == 3
+        assert seen == list(reversed(stopped))
+        everything = (await client.get("/api/v1/process-incidents", headers=admin)).json()
+        assert [i["instance_id"] for i in everything["items"]] == seen and everything["next_cursor"] is None
+        bad = await client.get("/api/v1/process-incidents", headers=admin, params={"cursor": "not-a-cursor"})
+        assert bad.status_code == 422

@@ -91,3 +91,41 @@ async def test_a_submitted_application_starts_the_latest_sop_once(start_service)
     # A second application gets its own instance.
     other = await world.application("80000")
     assert (await world.started(other.id)).id != instance.id
+
+
+async def test_an_application_decided_before_the_sop_was_deployed_starts_nothing(start_service) -> None:
+    """Demo data: applications submitted (and some decided) before any model exists.
+
+    Their ``submitted`` events are consumed again once the SOP is deployed; only an application
+    still ``submitted`` starts an instance, the one withdrawn since starts none (no incident).
+    """
+    world = await build_world(start_service)
+    waiting = await world.application("30000")
+    withdrawn = await world.application("40000")
+    officer = world.staff["officer"]
+    await world.credit_rpc("TransitionApplication", officer, application_id=withdrawn.id, action="withdraw")
+    assert await world.app_status(withdrawn.id) == "withdrawn"
+    await settled(world, 2)
+    await world.deploy(SOP, TIERS)
+
+    for app in (withdrawn, waiting):
+        envelope = build_event(
+            event_type=SUBMITTED,
+            source="credit",
+            subject=app.id,
+            data=credit_pb2.ApplicationChanged(
+                application_id=app.id,
+                party_id=app.party_id,
+                product_id=app.product_id,
+                amount=app.amount,
+                managing_officer_id=app.managing_officer_id,
+                branch_id=app.branch_id,
+                status="submitted",
+            ),
+        ).to_bytes()
+        await publish(world, envelope)
+    await settled(world, 4)
+    assert await world.instances_of(withdrawn.id) == []
+    started = await world.started(waiting.id)
+    assert started.status == "running"
+    assert await world.app_status(withdrawn.id) == "withdrawn"
