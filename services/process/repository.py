@@ -223,12 +223,12 @@ class ProcessRepository:
         query = query.order_by(InboxTaskRow.priority.desc(), InboxTaskRow.created_at, InboxTaskRow.id).limit(limit)
         return (await self._session.scalars(query)).all()
 
-    async def completed_tasks(self, process_key: str) -> Sequence[InboxTaskRow]:
-        return (
-            await self._session.scalars(
-                select(InboxTaskRow).where(InboxTaskRow.process_key == process_key, InboxTaskRow.status == "completed")
-            )
-        ).all()
+    async def completed_tasks(self, process_key: str, branch_id: str | None = None) -> Sequence[InboxTaskRow]:
+        """Completed tasks of a process; only one branch's when ``branch_id`` is given."""
+        query = select(InboxTaskRow).where(InboxTaskRow.process_key == process_key, InboxTaskRow.status == "completed")
+        if branch_id is not None:
+            query = query.where(InboxTaskRow.branch_id == branch_id)
+        return (await self._session.scalars(query)).all()
 
     # history
     def record(self, row: HistoryRow) -> None:

@@ -1185,8 +1185,10 @@ def percentile(values: Sequence[float], q: float) -> float:
 async def node_durations(
     *, uow: ProcessUnitOfWork, caller: Caller, process_key: str
 ) -> list[tuple[str, str, int, float, float, float]]:
+    # Branch staff see their branch's figures; those who see every instance see all branches.
+    branch_id = None if caller.has_role(*SEE_ALL_INSTANCES) else caller.branch_id
     async with uow:
-        rows = await uow.processes.completed_tasks(process_key)
+        rows = await uow.processes.completed_tasks(process_key, branch_id)
     by_node: dict[str, list[float]] = {}
     titles: dict[str, str] = {}
     for r in rows:
