@@ -301,9 +301,9 @@ async def scenario(rest: Rest, stack: Stack) -> None:
         decided = [(s["node_id"], s["status"]) for s in timeline["steps"]]
         # Nothing lost and nothing twice: each node once, in order, then the signature.
         assert decided == [(node, "completed") for _, node in path] + [("sign", "completed")]
-        last_node = path[-1][1]
+        # Every approver's decision is an opinion in credit, in order, with the role acted in.
         assert [(o["node"], o["decision"], o["role"]) for o in timeline["opinions"]] == [
-            (last_node, "approve", path[-1][0] if path[-1][0] != "risk" else "risk_director")
+            (node, "approve", who if who != "risk" else "risk_director") for who, node in path
         ]
         assert process["status"] == "running"  # waiting for the next post-loan check
 
