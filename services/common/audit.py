@@ -106,20 +106,31 @@ class ChainReport:
         return self.broken_at_seq is None
 
 
-async def verify_chain(engine: AsyncEngine) -> ChainReport:
-    """Recomputes every hash in order; reports the first entry that does not fit."""
+async def verify_chain(engine: AsyncEngine, *, batch_size: int = 1000) -> ChainReport:
+    """Recomputes every hash in order; reports the first entry that does not fit.
+
+    Reads in keyset batches (seq > last seen), so a long log needs neither a server-side
+    cursor nor the whole log in memory.
+    """
     prev = GENESIS
     count = 0
-    async with engine.connect() as conn:
-        result = await conn.stream(select(audit_log).order_by(audit_log.c.seq))
-        async for row in result.mappings():
+    last_seq: int | None = None
+    while True:
+        query = select(audit_log).order_by(audit_log.c.seq).limit(batch_size)
+        if last_seq is not None:
+            query = query.where(audit_log.c.seq > last_seq)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        for row in rows:
             count += 1
             if row["prev_hash"] != prev:
                 return ChainReport(count, row["seq"], "previous hash does not match (entry removed or reordered)")
             if entry_hash(prev, dict(row)) != row["hash"]:
                 return ChainReport(count, row["seq"], "content does not match its hash (entry altered)")
             prev = row["hash"]
-    return ChainReport(count, None, "intact")
+            last_seq = row["seq"]
+        if len(rows) < batch_size:
+            return ChainReport(count, None, "intact")
 
 
 async def list_entries(
