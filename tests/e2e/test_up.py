@@ -93,6 +93,8 @@ def _base_env(tmp_path: Path) -> dict[str, str]:
             "GRANARY_GATEWAY_PORT": str(free_port()),
             "GRANARY_SHUTDOWN_GRACE_SECONDS": "3",
             "GRANARY_RELAY_INTERVAL_SECONDS": "0.1",
+            # A shared CI machine can be slow right after start-up (demo seeding, event backlog).
+            "GRANARY_GRPC_DEADLINE_SECONDS": "20",
         }
     )
     for name in SERVICE_NAMES:
@@ -110,7 +112,7 @@ def _exercise(base_url: str) -> None:
     )
     assert token.status_code == 200, token.text
     headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    created = httpx.post(f"{base_url}/api/v1/parties", json=PARTY, headers=headers, timeout=10)
+    created = httpx.post(f"{base_url}/api/v1/parties", json=PARTY, headers=headers, timeout=30)
     assert created.status_code == 201, created.text
     deadline = time.monotonic() + 20
     titles: list[str] = []
