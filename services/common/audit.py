@@ -4,12 +4,11 @@ Entries are written in the same transaction as the change they describe (so neit
 without the other) and chained: each entry's hash covers its content and the previous hash.
 Editing, deleting or reordering a committed entry breaks the chain, which ``verify_chain``
 (``granary audit verify``) detects. Appends are serialised per database: a transaction-scoped
-advisory lock on PostgreSQL, a process-wide lock on SQLite (one process owns the file).
+advisory lock on PostgreSQL, the writer lock on SQLite.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from services.common.messaging_schema import audit_log
 
 GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x6772616E61727901  # "granary" + 1: the audit chain's advisory lock
-_sqlite_locks: dict[str, asyncio.Lock] = {}
 
 
 @dataclass(frozen=True)
@@ -57,18 +55,17 @@ def entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + _canonical(row)).hexdigest()
 
 
-def sqlite_chain_lock(session: AsyncSession) -> asyncio.Lock | None:
-    """The lock a SQLite commit with audit entries holds until it has committed."""
-    bind = session.get_bind()
-    if bind.dialect.name != "sqlite":
-        return None
-    return _sqlite_locks.setdefault(str(bind.engine.url), asyncio.Lock())
-
-
 async def append(session: AsyncSession, entries: list[AuditEntry]) -> None:
     """Writes entries at the end of the chain; call inside the transaction, just before commit."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    elif dialect == "sqlite":
+        # A write statement (even one that changes nothing) takes SQLite's single writer lock,
+        # held to commit: no other transaction can append between our read and our insert.
+        # A process-wide asyncio lock taken at commit would deadlock against a transaction
+        # that already wrote and waits for it.
+        await session.execute(text("DELETE FROM audit_log WHERE 0"))
     prev = await session.scalar(select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)) or GENESIS
     caller = current_caller()
     span = trace.get_current_span().get_span_context()

@@ -15,7 +15,7 @@ from opentelemetry import propagate
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.common.audit import AuditEntry, sqlite_chain_lock
+from services.common.audit import AuditEntry
 from services.common.audit import append as append_audit
 from services.common.clock import utcnow
 from services.common.envelope import OutgoingEvent, build_event
@@ -78,14 +78,6 @@ class UnitOfWork:
         self._audit.append(AuditEntry(action, entity_type, entity_id, dict(details or {})))
 
     async def commit(self) -> None:
-        lock = sqlite_chain_lock(self.session) if self._audit else None
-        if lock is None:
-            await self._commit()
-            return
-        async with lock:
-            await self._commit()
-
-    async def _commit(self) -> None:
         session = self.session
         if self._audit:
             await append_audit(session, self._audit)
