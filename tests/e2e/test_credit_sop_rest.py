@@ -147,7 +147,8 @@ class Rest:
             found = [t for t in page["items"] if t["business_key"] == app_id]
             return bool(found)
 
-        await eventually(there, timeout=60)
+        # Generous: on a loaded CI machine a restarted process service first works off its backlog.
+        await eventually(there, timeout=180)
         assert [t["node_id"] for t in found] == [node], found
         return found[0]
 
