@@ -13,7 +13,7 @@ from granary.v1 import credit_pb2, credit_pb2_grpc
 from services.common.identity import require_caller
 from services.common.timestamps import to_timestamp
 from services.credit import service
-from services.credit.domain import portfolio
+from services.credit.domain import collection, portfolio
 from services.credit.domain.product import method_from_column
 from services.credit.domain.schedule import Installment as ScheduleInstallment
 from services.credit.domain.schedule import Schedule
@@ -466,6 +466,18 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         )
         return portfolio_to_proto(summary)
 
+    async def GetCollectionSummary(
+        self, request: credit_pb2.GetCollectionSummaryRequest, context: Context
+    ) -> credit_pb2.GetCollectionSummaryResponse:
+        summary = await service.get_collection_summary(
+            uow=self._uow(),
+            caller=require_caller(),
+            branch_id=request.branch_id,
+            from_date=request.from_date,
+            to_date=request.to_date,
+        )
+        return collection_to_proto(summary)
+
 
 def _slice(s: portfolio.Slice) -> credit_pb2.PortfolioSlice:
     return credit_pb2.PortfolioSlice(
@@ -511,6 +523,34 @@ def portfolio_to_proto(summary: portfolio.PortfolioSummary) -> credit_pb2.GetPor
             credit_pb2.MonthFigures(month=m.month, loans=m.loans, amount=_amount(m.amount))
             for m in summary.disbursed_by_month
         ],
+    )
+
+
+def _collection(f: collection.CollectionFigures) -> credit_pb2.CollectionFigures:
+    return credit_pb2.CollectionFigures(
+        key=f.key,
+        branch_id=f.branch_id,
+        officer_id=f.officer_id,
+        started=f.started,
+        cured=f.cured,
+        cured_within_30_days=f.cured_within_30_days,
+        still_open=f.still_open,
+        success_rate=str(f.success_rate),
+        success_rate_30_days=str(f.success_rate_30_days),
+        overdue_at_start=_amount(f.overdue_at_start),
+        recovered=_amount(f.recovered),
+    )
+
+
+def collection_to_proto(summary: collection.CollectionSummary) -> credit_pb2.GetCollectionSummaryResponse:
+    return credit_pb2.GetCollectionSummaryResponse(
+        business_date=summary.business_date.isoformat(),
+        branch_id=summary.branch_id,
+        from_date=summary.start.isoformat() if summary.start else "",
+        to_date=summary.end.isoformat() if summary.end else "",
+        total=_collection(summary.total),
+        by_branch=[_collection(f) for f in summary.by_branch],
+        by_officer=[_collection(f) for f in summary.by_officer],
     )
 
 

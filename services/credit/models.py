@@ -316,3 +316,42 @@ class ESignReceiptRow(Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     event_id: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OverdueEpisodeRow(Base):
+    """One stretch of a loan's arrears, opened by close of business, cured by a repayment
+    (rules in domain/collection.py). At most one open episode per loan: every change happens
+    with the loan's row locked."""
+
+    __tablename__ = "overdue_episodes"
+    __table_args__ = (
+        Index("ix_overdue_episodes_loan_status", "loan_id", "status"),
+        Index("ix_overdue_episodes_branch_started", "branch_id", "started_on"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(String(36))
+    party_id: Mapped[str] = mapped_column(String(36))
+    # The loan's branch and managing officer when the episode opened.
+    branch_id: Mapped[str] = mapped_column(String(36))
+    managing_officer_id: Mapped[str] = mapped_column(String(80))
+    # open, cured or merged (into the episode ``merged_into`` after a reversal).
+    status: Mapped[str] = mapped_column(String(16))
+    # First day past due; the business date of the COB that opened it.
+    started_on: Mapped[date] = mapped_column(Date)
+    opened_on: Mapped[date] = mapped_column(Date)
+    overdue_at_start: Mapped[Decimal] = mapped_column(MONEY)
+    dpd_at_start: Mapped[int] = mapped_column(Integer)
+    bucket_at_start: Mapped[str] = mapped_column(String(8))
+    max_dpd: Mapped[int] = mapped_column(Integer)
+    max_bucket: Mapped[str] = mapped_column(String(8))
+    # Repayments with a higher ``seq`` were posted while the episode was open.
+    repayment_seq_at_open: Mapped[int] = mapped_column(Integer)
+    cured_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # ``seq`` of the repayment that cured it (0 while open).
+    cure_seq: Mapped[int] = mapped_column(Integer, default=0)
+    days_to_cure: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    recovered: Mapped[Decimal] = mapped_column(MONEY)
+    merged_into: Mapped[str] = mapped_column(String(36), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.credit.domain.collection import CURED_WITHIN_DAYS, EpisodeCounts
 from services.credit.domain.portfolio import (
     PAR_DAYS,
     PASSED_STATUSES,
@@ -31,6 +32,7 @@ from services.credit.models import (
     ESignReceiptRow,
     InstallmentRow,
     LoanRow,
+    OverdueEpisodeRow,
     ProductRow,
     RepaymentRow,
     VillageCampaignRow,
@@ -505,3 +507,69 @@ class PortfolioRepository:
         stmt = select(LoanRow.disbursed_on, func.count(), func.coalesce(func.sum(LoanRow.principal), 0))
         stmt = self._disbursed(stmt, branch_id, start, end).group_by(LoanRow.disbursed_on)
         return [(r[0], int(r[1]), Decimal(r[2])) for r in (await self._session.execute(stmt)).all()]
+
+
+class CollectionRepository:
+    """Overdue episodes: the few open ones close of business tracks, and the sums for the
+    collection success rate."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, row: OverdueEpisodeRow) -> None:
+        self._session.add(row)
+
+    async def open_for(self, loan_ids: Sequence[str]) -> dict[str, OverdueEpisodeRow]:
+        """The open episode of each loan that has one."""
+        if not loan_ids:
+            return {}
+        stmt = select(OverdueEpisodeRow).where(
+            OverdueEpisodeRow.loan_id.in_(loan_ids), OverdueEpisodeRow.status == "open"
+        )
+        return {row.loan_id: row for row in (await self._session.scalars(stmt)).all()}
+
+    async def of_loan(self, loan_id: str) -> list[OverdueEpisodeRow]:
+        """A loan's episodes in the order they were opened."""
+        stmt = (
+            select(OverdueEpisodeRow)
+            .where(OverdueEpisodeRow.loan_id == loan_id)
+            .order_by(OverdueEpisodeRow.opened_on, OverdueEpisodeRow.created_at, OverdueEpisodeRow.id)
+        )
+        return list((await self._session.scalars(stmt)).all())
+
+    async def last_repayment_seqs(self, loan_ids: Sequence[str]) -> dict[str, int]:
+        """The highest repayment ``seq`` of each loan (loans without repayments are absent)."""
+        if not loan_ids:
+            return {}
+        stmt = (
+            select(RepaymentRow.loan_id, func.max(RepaymentRow.seq))
+            .where(RepaymentRow.loan_id.in_(loan_ids))
+            .group_by(RepaymentRow.loan_id)
+        )
+        return {loan_id: int(seq or 0) for loan_id, seq in (await self._session.execute(stmt)).all()}
+
+    async def counts(self, *, branch_id: str | None, start: date | None, end: date | None) -> list[EpisodeCounts]:
+        """Episodes (merged ones excluded) started in [start, end], per (branch, officer)."""
+        e = OverdueEpisodeRow
+        cured = e.status == "cured"
+        stmt = select(
+            e.branch_id,
+            e.managing_officer_id,
+            func.count(),
+            func.coalesce(func.sum(case((cured, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((and_(cured, e.days_to_cure < CURED_WITHIN_DAYS), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((e.status == "open", 1), else_=0)), 0),
+            func.coalesce(func.sum(e.overdue_at_start), 0),
+            func.coalesce(func.sum(case((cured, e.recovered), else_=0)), 0),
+        ).where(e.status != "merged")
+        if branch_id is not None:
+            stmt = stmt.where(e.branch_id == branch_id)
+        if start is not None:
+            stmt = stmt.where(e.started_on >= start)
+        if end is not None:
+            stmt = stmt.where(e.started_on <= end)
+        stmt = stmt.group_by(e.branch_id, e.managing_officer_id)
+        return [
+            EpisodeCounts(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]), Decimal(r[6]), Decimal(r[7]))
+            for r in (await self._session.execute(stmt)).all()
+        ]

@@ -28,7 +28,7 @@ from services.common.errors import (
 from services.common.identity import Caller
 from services.common.pagination import decode_cursor, encode_cursor, page_size
 from services.common.uow import UnitOfWork
-from services.credit.domain import delinquency, portfolio
+from services.credit.domain import collection, delinquency, portfolio
 from services.credit.domain.application import (
     EVENT_FOR_STATUS,
     OPINION_DECISIONS,
@@ -67,6 +67,7 @@ from services.credit.models import (
     ESignReceiptRow,
     InstallmentRow,
     LoanRow,
+    OverdueEpisodeRow,
     ProductRow,
     RepaymentRow,
     VillageCampaignRow,
@@ -74,6 +75,7 @@ from services.credit.models import (
 from services.credit.repository import (
     ApplicationRepository,
     CalendarRepository,
+    CollectionRepository,
     ContractRepository,
     LineRepository,
     LoanRepository,
@@ -135,6 +137,10 @@ class CreditUnitOfWork(UnitOfWork):
     @property
     def portfolio(self) -> PortfolioRepository:
         return PortfolioRepository(self.session)
+
+    @property
+    def collections(self) -> CollectionRepository:
+        return CollectionRepository(self.session)
 
 
 class ProductNotFound(NotFound):
@@ -1551,6 +1557,39 @@ async def _reposition(
     return settled and not was_closed, was_closed and not settled
 
 
+def _posted(repayment: RepaymentRow) -> collection.PostedRepayment:
+    return collection.PostedRepayment(
+        repayment.seq,
+        repayment.status,
+        [(int(n), str(c), Decimal(a)) for n, c, a in json.loads(repayment.allocations or "[]")],
+    )
+
+
+async def _cure_episode(
+    uow: CreditUnitOfWork,
+    loan: LoanRow,
+    installments: list[InstallmentRow],
+    repayments: list[RepaymentRow],
+    business_date: date,
+    cure_seq: int,
+) -> OverdueEpisodeRow | None:
+    """Cures the loan's open overdue episode when nothing is overdue any more (current, or paid off)."""
+    if loan.overdue_amount > 0 and loan.status != "closed":
+        return None
+    episode = (await uow.collections.open_for([loan.id])).get(loan.id)
+    if episode is None:
+        return None
+    recovered = collection.recovered_amount(
+        [_posted(r) for r in repayments],
+        after_seq=episode.repayment_seq_at_open,
+        due_dates={i.number: i.due_date for i in installments},
+        cured_on=business_date,
+    )
+    collection.cure(episode, business_date=business_date, cure_seq=cure_seq, recovered=recovered)
+    episode.updated_at = utcnow()
+    return episode
+
+
 def _repaid_event(loan: LoanRow, repayment: RepaymentRow) -> credit_pb2.LoanRepaid:
     return credit_pb2.LoanRepaid(
         loan_id=loan.id,
@@ -1620,12 +1659,14 @@ async def post_repayment(
         # Posting order = value-date order (a back-dated payment takes its place among the others).
         repayments.sort(key=lambda r: (r.value_date, r.seq))
         closed, _ = await _reposition(uow, loan, installments, repayments, edges)
+        cured = await _cure_episode(uow, loan, installments, repayments, today, repayment.seq)
         uow.record("credit.loan.repaid", loan.id, _repaid_event(loan, repayment))
         if closed:
             uow.record("credit.loan.closed", loan.id, _repaid_event(loan, repayment))
-        uow.audit(
-            "loan.repay", "loan", loan.id, {"repayment_id": repayment.id, "amount": _money(value), "external_ref": ref}
-        )
+        details: dict[str, object] = {"repayment_id": repayment.id, "amount": _money(value), "external_ref": ref}
+        if cured is not None:
+            details |= {"episode_cured": cured.id, "recovered": _money(cured.recovered)}
+        uow.audit("loan.repay", "loan", loan.id, details)
         try:
             await uow.commit()
         except IntegrityError as exc:
@@ -1657,8 +1698,23 @@ async def reverse_repayment(
         installments = await uow.loans.installments(loan.id)
         repayments.sort(key=lambda r: (r.value_date, r.seq))
         await _reposition(uow, loan, installments, repayments, edges)
+        withdrawn = collection.after_reversal(
+            await uow.collections.of_loan(loan.id),
+            reversed_seq=repayment.seq,
+            in_arrears=loan.overdue_amount > 0,
+            dpd=loan.dpd,
+            edges=edges,
+        )
+        details: dict[str, object] = {"repayment_id": repayment.id, "reason": reason.strip()}
+        if withdrawn.reopened is not None:
+            now = utcnow()
+            for episode in [withdrawn.reopened, *withdrawn.merged]:
+                episode.updated_at = now  # type: ignore[attr-defined]
+            details["episode_reopened"] = withdrawn.reopened.id
+            if withdrawn.merged:
+                details["episodes_merged"] = [e.id for e in withdrawn.merged]
         uow.record("credit.loan.repayment_reversed", loan.id, _repaid_event(loan, repayment))
-        uow.audit("loan.reverse_repayment", "loan", loan.id, {"repayment_id": repayment.id, "reason": reason.strip()})
+        uow.audit("loan.reverse_repayment", "loan", loan.id, details)
         await uow.commit()
     return repayment, LoanView(loan, installments)
 
@@ -1858,6 +1914,62 @@ def _cob_loan_change(loan: LoanState) -> dict[str, object]:
     }
 
 
+async def _track_episodes(
+    uow: CreditUnitOfWork,
+    loans: Sequence[LoanState],
+    open_episodes: dict[str, OverdueEpisodeRow],
+    business_date: date,
+    rules: CobPolicy,
+) -> None:
+    """After a COB batch is computed: opens an overdue episode for each loan past due without
+    one, raises the highest DPD of the open ones (domain/collection.py). Same transaction as the
+    loans' ``last_cob_date``, so a rerun or a resumed run opens nothing twice."""
+    newly = [loan for loan in loans if loan.dpd > 0 and loan.id not in open_episodes]
+    seqs = await uow.collections.last_repayment_seqs([loan.id for loan in newly])
+    now = utcnow()
+    for loan in loans:
+        episode = open_episodes.get(loan.id)
+        if episode is not None:
+            if collection.track(episode, loan.dpd, rules.bucket_edges):
+                episode.updated_at = now
+            continue
+        opened = collection.opening(
+            dpd=loan.dpd,
+            bucket=loan.bucket,
+            overdue_amount=loan.overdue_amount,
+            business_date=business_date,
+            has_open_episode=False,
+            repayment_seq=seqs.get(loan.id, 0),
+        )
+        if opened is None:
+            continue
+        uow.collections.add(
+            OverdueEpisodeRow(
+                id=new_id(),
+                loan_id=loan.id,
+                party_id=loan.party_id,
+                branch_id=loan.branch_id,
+                managing_officer_id=loan.managing_officer_id,
+                status="open",
+                started_on=opened.started_on,
+                opened_on=opened.opened_on,
+                overdue_at_start=opened.overdue_amount,
+                dpd_at_start=opened.dpd,
+                bucket_at_start=opened.bucket,
+                max_dpd=opened.dpd,
+                max_bucket=opened.bucket,
+                repayment_seq_at_open=opened.repayment_seq_at_open,
+                cured_on=None,
+                cure_seq=0,
+                days_to_cure=None,
+                recovered=ZERO,
+                merged_into="",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
 async def run_close_of_business(
     *,
     uow_factory: Callable[[], CreditUnitOfWork],
@@ -1939,6 +2051,7 @@ async def run_close_of_business(
                 result.events_emitted = run.events_emitted
                 return result
             grouped = await uow.loans.installments_of([loan.id for loan in loans])
+            episodes = await uow.collections.open_for([loan.id for loan in loans])
             emitted = 0
             unchanged: list[str] = []
             loan_changes: list[dict[str, object]] = []
@@ -1959,6 +2072,7 @@ async def run_close_of_business(
                     for i, mark in zip(installments, marks, strict=True)
                     if (i.penalty, i.reminded_on) != mark
                 )
+            await _track_episodes(uow, loans, episodes, day, rules)
             await uow.loans.save_close_of_business(
                 day,
                 unchanged_loan_ids=unchanged,
@@ -2053,6 +2167,30 @@ async def get_portfolio_summary(
         officers=portfolio.leaderboard(intake, disbursed, books),
         disbursed_by_month=portfolio.by_month(days, start, end),
     )
+
+
+# --------------------------------------------------------------------------- collections
+
+
+async def get_collection_summary(
+    *, uow: CreditUnitOfWork, caller: Caller, branch_id: str, from_date: str, to_date: str
+) -> collection.CollectionSummary:
+    """Collection success rate of the overdue episodes started in [from_date, to_date] (both
+    optional), within the caller's branch scope; definitions in domain/collection.py."""
+    _require(caller, PORTFOLIO_READERS, "read collection figures")
+    start = parse_date("from_date", from_date)
+    end = parse_date("to_date", to_date)
+    if start and end and end < start:
+        raise InvalidArgument.for_field("to_date", f"must not be before from_date ({start.isoformat()})")
+    scope = _scope(caller)
+    wanted = branch_id.strip()
+    # Another branch's figures look like those of a branch without overdue loans.
+    hidden = bool(wanted and scope is not None and wanted != scope)
+    branch = wanted or scope
+    async with uow:
+        today = await _business_date(uow)
+        counts = [] if hidden else await uow.collections.counts(branch_id=branch, start=start, end=end)
+    return collection.summarize(counts, business_date=today, branch_id=branch or "", start=start, end=end)
 
 
 _METHOD_TO_PROTO = {

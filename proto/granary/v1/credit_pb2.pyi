@@ -2534,6 +2534,135 @@ class GetPortfolioSummaryResponse(_message.Message):
 Global___GetPortfolioSummaryResponse: _TypeAlias = GetPortfolioSummaryResponse  # noqa: Y015
 
 @_typing.final
+class CollectionFigures(_message.Message):
+    """Overdue episodes started in a period for one group (all, a branch, or an officer in a branch).
+    An episode opens when close of business finds a loan past due and ends (cured) when a
+    repayment brings its overdue amount to 0; a reversal that takes the curing money back reopens it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    OFFICER_ID_FIELD_NUMBER: _builtins.int
+    STARTED_FIELD_NUMBER: _builtins.int
+    CURED_FIELD_NUMBER: _builtins.int
+    CURED_WITHIN_30_DAYS_FIELD_NUMBER: _builtins.int
+    STILL_OPEN_FIELD_NUMBER: _builtins.int
+    SUCCESS_RATE_FIELD_NUMBER: _builtins.int
+    SUCCESS_RATE_30_DAYS_FIELD_NUMBER: _builtins.int
+    OVERDUE_AT_START_FIELD_NUMBER: _builtins.int
+    RECOVERED_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """"total", the branch id, or "officer_id|branch_id"."""
+    branch_id: _builtins.str
+    officer_id: _builtins.str
+    started: _builtins.int
+    cured: _builtins.int
+    cured_within_30_days: _builtins.int
+    """Cured within 30 days of the first day past due (while DPD <= 30)."""
+    still_open: _builtins.int
+    success_rate: _builtins.str
+    """cured / started, 4 decimals ("0.7500" = 75 %); "0.0000" when none started."""
+    success_rate_30_days: _builtins.str
+    """cured_within_30_days / started, 4 decimals."""
+    overdue_at_start: _builtins.str
+    """Σ overdue amount (principal, interest, penalty) when each episode opened."""
+    recovered: _builtins.str
+    """Σ what the cured episodes' repayments paid on installments already due at the cure."""
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        officer_id: _builtins.str = ...,
+        started: _builtins.int = ...,
+        cured: _builtins.int = ...,
+        cured_within_30_days: _builtins.int = ...,
+        still_open: _builtins.int = ...,
+        success_rate: _builtins.str = ...,
+        success_rate_30_days: _builtins.str = ...,
+        overdue_at_start: _builtins.str = ...,
+        recovered: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "cured", b"cured", "cured_within_30_days", b"cured_within_30_days", "key", b"key", "officer_id", b"officer_id", "overdue_at_start", b"overdue_at_start", "recovered", b"recovered", "started", b"started", "still_open", b"still_open", "success_rate", b"success_rate", "success_rate_30_days", b"success_rate_30_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CollectionFigures: _TypeAlias = CollectionFigures  # noqa: Y015
+
+@_typing.final
+class GetCollectionSummaryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    FROM_DATE_FIELD_NUMBER: _builtins.int
+    TO_DATE_FIELD_NUMBER: _builtins.int
+    branch_id: _builtins.str
+    """Empty: every branch the caller may see (their own for branch roles)."""
+    from_date: _builtins.str
+    """Optional ISO dates, inclusive: episodes whose first day past due falls in the period."""
+    to_date: _builtins.str
+    def __init__(
+        self,
+        *,
+        branch_id: _builtins.str = ...,
+        from_date: _builtins.str = ...,
+        to_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "from_date", b"from_date", "to_date", b"to_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCollectionSummaryRequest: _TypeAlias = GetCollectionSummaryRequest  # noqa: Y015
+
+@_typing.final
+class GetCollectionSummaryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    FROM_DATE_FIELD_NUMBER: _builtins.int
+    TO_DATE_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    BY_BRANCH_FIELD_NUMBER: _builtins.int
+    BY_OFFICER_FIELD_NUMBER: _builtins.int
+    business_date: _builtins.str
+    branch_id: _builtins.str
+    from_date: _builtins.str
+    to_date: _builtins.str
+    @_builtins.property
+    def total(self) -> Global___CollectionFigures: ...
+    @_builtins.property
+    def by_branch(self) -> _containers.RepeatedCompositeFieldContainer[Global___CollectionFigures]:
+        """Most episodes first."""
+
+    @_builtins.property
+    def by_officer(self) -> _containers.RepeatedCompositeFieldContainer[Global___CollectionFigures]: ...
+    def __init__(
+        self,
+        *,
+        business_date: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        from_date: _builtins.str = ...,
+        to_date: _builtins.str = ...,
+        total: Global___CollectionFigures | None = ...,
+        by_branch: _abc.Iterable[Global___CollectionFigures] | None = ...,
+        by_officer: _abc.Iterable[Global___CollectionFigures] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "business_date", b"business_date", "by_branch", b"by_branch", "by_officer", b"by_officer", "from_date", b"from_date", "to_date", b"to_date", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCollectionSummaryResponse: _TypeAlias = GetCollectionSummaryResponse  # noqa: Y015
+
+@_typing.final
 class ESignSigned(_message.Message):
     """Event payload of "connector.esign.signed": an e-signature provider's connector reports that a
     contract was signed. The credit service marks the contract signed when content_hash equals the

@@ -197,6 +197,11 @@ class CreditServiceStub:
                 request_serializer=granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryRequest.SerializeToString,
                 response_deserializer=granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryResponse.FromString,
                 _registered_method=True)
+        self.GetCollectionSummary = channel.unary_unary(
+                '/granary.v1.CreditService/GetCollectionSummary',
+                request_serializer=granary_dot_v1_dot_credit__pb2.GetCollectionSummaryRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_credit__pb2.GetCollectionSummaryResponse.FromString,
+                _registered_method=True)
 
 
 class CreditServiceServicer:
@@ -405,6 +410,13 @@ class CreditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCollectionSummary(self, request, context):
+        """Collection success rate: overdue episodes started in a period, how many were cured.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CreditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -567,6 +579,11 @@ def add_CreditServiceServicer_to_server(servicer, server):
                     servicer.GetPortfolioSummary,
                     request_deserializer=granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryRequest.FromString,
                     response_serializer=granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryResponse.SerializeToString,
+            ),
+            'GetCollectionSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCollectionSummary,
+                    request_deserializer=granary_dot_v1_dot_credit__pb2.GetCollectionSummaryRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_credit__pb2.GetCollectionSummaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1436,6 +1453,33 @@ class CreditService:
             '/granary.v1.CreditService/GetPortfolioSummary',
             granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryRequest.SerializeToString,
             granary_dot_v1_dot_credit__pb2.GetPortfolioSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCollectionSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.CreditService/GetCollectionSummary',
+            granary_dot_v1_dot_credit__pb2.GetCollectionSummaryRequest.SerializeToString,
+            granary_dot_v1_dot_credit__pb2.GetCollectionSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

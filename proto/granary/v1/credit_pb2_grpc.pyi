@@ -76,6 +76,8 @@ class CreditServiceStub:
     RunCloseOfBusiness: _grpc.UnaryUnaryMultiCallable[_credit_pb2.RunCloseOfBusinessRequest, _credit_pb2.RunCloseOfBusinessResponse]
     GetPortfolioSummary: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetPortfolioSummaryRequest, _credit_pb2.GetPortfolioSummaryResponse]
     """Portfolio figures for dashboards, within the caller's branch scope."""
+    GetCollectionSummary: _grpc.UnaryUnaryMultiCallable[_credit_pb2.GetCollectionSummaryRequest, _credit_pb2.GetCollectionSummaryResponse]
+    """Collection success rate: overdue episodes started in a period, how many were cured."""
 
 @_typing.type_check_only
 class CreditServiceAsyncStub(CreditServiceStub):
@@ -125,6 +127,8 @@ class CreditServiceAsyncStub(CreditServiceStub):
     RunCloseOfBusiness: _aio.UnaryUnaryMultiCallable[_credit_pb2.RunCloseOfBusinessRequest, _credit_pb2.RunCloseOfBusinessResponse]  # type: ignore[assignment]
     GetPortfolioSummary: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetPortfolioSummaryRequest, _credit_pb2.GetPortfolioSummaryResponse]  # type: ignore[assignment]
     """Portfolio figures for dashboards, within the caller's branch scope."""
+    GetCollectionSummary: _aio.UnaryUnaryMultiCallable[_credit_pb2.GetCollectionSummaryRequest, _credit_pb2.GetCollectionSummaryResponse]  # type: ignore[assignment]
+    """Collection success rate: overdue episodes started in a period, how many were cured."""
 
 class CreditServiceServicer(metaclass=_abc_1.ABCMeta):
     """CreditService owns lending products, applications, credit lines, contracts and loans.
@@ -363,5 +367,13 @@ class CreditServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_credit_pb2.GetPortfolioSummaryResponse, _abc.Awaitable[_credit_pb2.GetPortfolioSummaryResponse]]:
         """Portfolio figures for dashboards, within the caller's branch scope."""
+
+    @_abc_1.abstractmethod
+    def GetCollectionSummary(
+        self,
+        request: _credit_pb2.GetCollectionSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credit_pb2.GetCollectionSummaryResponse, _abc.Awaitable[_credit_pb2.GetCollectionSummaryResponse]]:
+        """Collection success rate: overdue episodes started in a period, how many were cured."""
 
 def add_CreditServiceServicer_to_server(servicer: CreditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
