@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.common.clock import as_utc, new_id, utcnow
+from services.common.db import lock_until_commit
 from services.common.identity import current_caller
 from services.common.messaging_schema import audit_log
 
 GENESIS = "0" * 64
-_PG_LOCK_KEY = 0x6772616E61727901  # "granary" + 1: the audit chain's advisory lock
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,10 @@ def entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
 
 async def append(session: AsyncSession, entries: list[AuditEntry]) -> None:
     """Writes entries at the end of the chain; call inside the transaction, just before commit."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    elif dialect == "sqlite":
-        # A write statement (even one that changes nothing) takes SQLite's single writer lock,
-        # held to commit: no other transaction can append between our read and our insert.
-        # A process-wide asyncio lock taken at commit would deadlock against a transaction
-        # that already wrote and waits for it.
-        await session.execute(text("DELETE FROM audit_log WHERE 0"))
+    # No other transaction may append between our read of the last hash and our insert. (On
+    # SQLite this is the writer lock; a process-wide asyncio lock taken at commit would deadlock
+    # against a transaction that already wrote and waits for it.)
+    await lock_until_commit(session, "granary:audit-chain")
     prev = await session.scalar(select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)) or GENESIS
     caller = current_caller()
     span = trace.get_current_span().get_span_context()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -40,3 +41,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def lock_until_commit(session: AsyncSession, name: str) -> None:
+    """Makes other transactions that lock the same ``name`` wait until this one ends.
+
+    For a check-then-write that two transactions could otherwise both pass without seeing each
+    other's uncommitted rows. PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of
+    the name (re-entrant within the transaction). SQLite allows one writer at a time: a write
+    statement that changes nothing takes that lock until commit (every service has audit_log).
+    """
+    await _lock(session, name, wait=True)
+
+
+async def try_lock_until_commit(session: AsyncSession, name: str) -> bool:
+    """Like ``lock_until_commit`` but never waits on PostgreSQL: False when another holds it.
+
+    For a transaction that already holds row locks and must not wait for a lock that is
+    normally taken before them (it would risk a deadlock); it skips the work instead.
+    """
+    return await _lock(session, name, wait=False)
+
+
+async def _lock(session: AsyncSession, name: str, *, wait: bool) -> bool:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+        if wait:
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            return True
+        return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}))
+    if dialect == "sqlite":
+        await session.execute(text("DELETE FROM audit_log WHERE 0"))
+        return True
+    raise RuntimeError(f"unsupported database {dialect!r}: Granary runs on PostgreSQL or SQLite")

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import lock_until_commit, try_lock_until_commit
 from services.process.models import (
     HistoryRow,
     InboxTaskRow,
@@ -81,6 +82,27 @@ class ProcessRepository:
         ).all()
 
     # instances
+    async def business_key_of(self, instance_id: str) -> str | None:
+        return await self._session.scalar(
+            select(ProcessInstanceRow.business_key).where(ProcessInstanceRow.id == instance_id)
+        )
+
+    async def lock_correlation(self, correlation_key: str) -> None:
+        """Serialises, until commit, the transactions that deliver or await this key's messages.
+
+        An instance starting to wait and a message arriving for it in two concurrent
+        transactions would otherwise each miss the other's uncommitted row: the message kept
+        as pending, the instance waiting for ever. Always taken before the instance's row lock.
+        """
+        if correlation_key:
+            await lock_until_commit(self._session, f"process-correlation:{correlation_key}")
+
+    async def try_lock_correlation(self, correlation_key: str) -> bool:
+        """The same lock without waiting, for a transaction that already holds instance rows."""
+        return not correlation_key or await try_lock_until_commit(
+            self._session, f"process-correlation:{correlation_key}"
+        )
+
     async def instance(self, instance_id: str, *, lock: bool = False) -> ProcessInstanceRow | None:
         query = select(ProcessInstanceRow).where(ProcessInstanceRow.id == instance_id)
         if lock:

@@ -399,6 +399,8 @@ async def _save(
     # Messages that arrived before the instance waited for them are delivered first.
     for _ in range(10):
         names = engine.waiting_messages(wf) if row.status == "running" else []
+        if names:
+            await repo.lock_correlation(row.business_key)
         pending = await repo.pending_messages(names, row.business_key, now) if names else []
         if not pending:
             break
@@ -508,6 +510,8 @@ async def _locked_instance(
     uow: ProcessUnitOfWork, specs_cache: SpecCache, instance_id: str
 ) -> tuple[ProcessInstanceRow, engine.VersionSpecs, BpmnWorkflow]:
     repo = uow.processes
+    # Lock order everywhere: the business key's correlation lock, then the instance row.
+    await repo.lock_correlation(await repo.business_key_of(instance_id) or "")
     row = await repo.instance(instance_id, lock=True)
     if row is None:
         raise InstanceNotFound(f"process instance {instance_id} not found")
@@ -961,6 +965,8 @@ async def fire_due_timers(*, uow: ProcessUnitOfWork, specs_cache: SpecCache, lim
     async with uow:
         rows = await uow.processes.due_instances(now, limit)
         for row in rows:
+            if not await uow.processes.try_lock_correlation(row.business_key):
+                continue  # a message for it is being delivered: the timer fires on the next pass
             version = await uow.processes.version_by_id(row.version_id)
             assert version is not None
             specs = await specs_cache.get(uow.processes, version)
@@ -1147,6 +1153,7 @@ async def receive_message(
     now = utcnow()
     repo = uow.processes
     delivered = 0
+    await repo.lock_correlation(correlation_key)
     for instance_id in await repo.waiting_instances(name, correlation_key):
         row, specs, wf = await _locked_instance(uow, specs_cache, instance_id)
         if row.status != "running":

@@ -9,6 +9,7 @@ kept, not dropped.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -19,7 +20,9 @@ from sqlalchemy import select
 from services.common.bus import EventBus
 from services.common.envelope import build_event
 from services.common.settings import Settings
+from services.process import service
 from services.process.models import PendingMessageRow
+from services.process.service import ProcessUnitOfWork, SpecCache
 from tests.integration.process.conftest import ProcessEnv
 from tests.integration.process.test_process_engine import complete, deploy, instance, start
 from tests.support import eventually
@@ -157,3 +160,59 @@ async def test_unmatched_message_is_kept_not_dropped(process_env) -> None:
     late = await start(env, "wait_visit", "APP-NOBODY")
     assert [t.node_id for t in late.open_tasks] == ["review"]
     assert json.loads(late.variables_json)["visit"]["task_id"] == "FT-N"
+
+
+async def test_a_message_arriving_while_the_instance_starts_waiting_is_delivered(process_env) -> None:
+    """The instance starts waiting in one transaction while the message arrives in another.
+
+    Without serialisation each transaction misses the other's uncommitted row: the message is
+    kept as pending, the instance waits for ever (seen after a restart, when a survey's report
+    came in while the instance was still recording that the survey had been dispatched).
+    """
+    env = await process_env()
+    await deploy(env, ("ask.bpmn", ASK_THEN_WAIT))
+    started = await start(env, "ask_then_wait", "APP-RACE")
+    [ask] = started.open_tasks
+
+    at_commit, go_on = asyncio.Event(), asyncio.Event()
+
+    class HeldAtCommit(ProcessUnitOfWork):
+        async def commit(self) -> None:
+            at_commit.set()
+            await go_on.wait()
+            await super().commit()
+
+    async def officer_submits() -> None:
+        await service.complete_task(
+            uow=env.host.uow_factory(HeldAtCommit)(),
+            specs_cache=SpecCache(),
+            caller=env.user("officer2", ["officer"]),
+            task_id=ask.id,
+            decision="submit",
+        )
+
+    async def report_arrives() -> None:
+        uow = env.host.uow_factory(ProcessUnitOfWork)()
+        async with uow:
+            await service.receive_message(
+                uow=uow,
+                specs_cache=SpecCache(),
+                name=DONE,
+                correlation_key="APP-RACE",
+                payload={"business_key": "APP-RACE", "task_id": "FT-R", "results": {"verdict": "属实"}},
+            )
+            await uow.commit()
+
+    submitting = asyncio.create_task(officer_submits())
+    await at_commit.wait()  # the instance waits for the report, not yet committed
+    arriving = asyncio.create_task(report_arrives())
+    # Room for an unserialised delivery to finish first, as it did before the fix.
+    await asyncio.wait({arriving}, timeout=1.0)
+    go_on.set()
+    await asyncio.gather(submitting, arriving)
+
+    state = await instance(env, started.id)
+    assert [t.node_id for t in state.open_tasks] == ["review"]
+    assert json.loads(state.variables_json)["visit"]["task_id"] == "FT-R"
+    assert list(state.waiting_messages) == []
+    assert await pending(env, "APP-RACE") == []
