@@ -1,28 +1,56 @@
 """Demo data for `granary up`: a county cooperative, its staff, customers, loans and the SOP.
 
-Seeded through the services' gRPC APIs as a system caller, so it obeys the same rules as
-real input; running it twice changes nothing. A head office and three branches, staff in
-every role, 200 households (deterministic people with valid resident ID check digits),
-products of every repayment method, applications in every status, a few overdue loans (past
-disbursement dates and a close of business), and the process models of ``bpmn/`` deployed.
+Seeded through the services' gRPC APIs, so it obeys the same rules as real input; running it
+twice changes nothing. A head office and three branches, staff in every role, 200 households
+(deterministic people with valid resident ID check digits), products of every repayment
+method, applications in every status, a few overdue loans (past disbursement dates and a close
+of business), and the process models of ``bpmn/`` deployed.
+
+Order matters. The applications of ``APPLICATIONS`` are moved along their status path
+directly, before the models are deployed: the credit SOP starts an application only while it
+is still ``submitted`` (services/process/events.py START_GUARDS), so it starts none of them.
+Then the models are deployed and the applications of ``SOP_APPLICATIONS`` are submitted by
+the branch officer and driven through the SOP as the demo staff would drive them (the field
+survey, then each approval) until each waits where a demo login finds it: a survey in the
+officer's field list, an initial review for the supervisor, a president's and a risk
+director's approval. Those steps wait for events between services; every wait is bounded and
+a step that does not come in time is logged, never waited for forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+import json
+import logging
+import struct
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from granary.v1 import credit_pb2, credit_pb2_grpc, customer_pb2, customer_pb2_grpc, process_pb2, process_pb2_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from granary.v1 import (
+    credit_pb2,
+    credit_pb2_grpc,
+    customer_pb2,
+    customer_pb2_grpc,
+    fieldtask_pb2,
+    fieldtask_pb2_grpc,
+    process_pb2,
+    process_pb2_grpc,
+)
 from stdnum.cn import ric
 
 from services.common.grpc_client import ServiceChannels, call
 from services.common.grpc_errors import RemoteError
-from services.common.identity import ServiceIdentity, TokenSigner, acting_as
+from services.common.identity import Caller, ServiceIdentity, TokenSigner, acting_as
 from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # Local demo only: `granary up` refuses nothing here, production has no demo data.
 DEMO_PASSWORD = "granary-demo-2026"
@@ -79,10 +107,10 @@ CONTRACT_TEMPLATE = (
     "年利率 {{ annual_rate }}，还款方式 {{ repayment_method }}，担保方式 {{ guarantee_method }}。\n"
     "{% for i in installments %}第{{ i.number }}期 {{ i.due_date }} 应还 {{ i.total }} 元\n{% endfor %}"
 )
-# Applications of every status: (status, amount, product index, disbursed days ago for loans).
+# Applications of every status but the SOP's own (see SOP_APPLICATIONS), moved along their
+# status path directly: (status, amount, product index, disbursed days ago for loans).
 APPLICATIONS = [
     ("draft", "20000", 3, 0),
-    ("submitted", "30000", 0, 0),
     ("in_review", "80000", 0, 0),
     ("approved", "45000", 1, 0),
     ("rejected", "60000", 0, 0),
@@ -98,7 +126,6 @@ APPLICATIONS = [
 # The status path each seeded status is reached by.
 PATHS = {
     "draft": [],
-    "submitted": [],
     "in_review": ["start_review"],
     "approved": ["start_review", "approve"],
     "rejected": ["start_review", "reject"],
@@ -108,6 +135,38 @@ PATHS = {
     "disbursed": ["start_review", "approve", "contract", "disburse"],
 }
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
+
+# Applications running in the credit SOP, each driven to the node it then waits at:
+# (node, amount, product index, household number). The amounts pick the approval tier of
+# bpmn/approval_tiers.dmn (below 50,000 the supervisor's, up to 500,000 the president's, up to
+# 1,000,000 the risk director's); the households are 城关 (CG) customers of `officer` with no
+# other application, so their exposure is the amount alone.
+SOP_APPLICATIONS = [
+    ("pre_loan_survey", "30000", 3, 150),  # officer: a field visit to make
+    ("initial_review", "45000", 0, 153),  # supervisor: 初审
+    ("president_approval", "80000", 0, 156),  # president: 行长审批
+    ("risk_approval", "600000", 0, 159),  # risk: 风控总监审批
+]
+SOP_PATH = [node for node, *_ in SOP_APPLICATIONS]
+# Who decides each approval on the way, and what they write.
+APPROVERS = {
+    "initial_review": ("supervisor", "调查属实，经营稳定，同意上报"),
+    "president_approval": ("president", "还款来源充足，同意上报风控"),
+}
+# How long the SOP may take, all applications together, before seeding goes on without them.
+SOP_WAIT_SECONDS = 90.0
+SOP_POLL_SECONDS = 0.2
+SURVEY_FORM: dict[str, Any] = {
+    "family": {"members": 4, "labourers": 2, "dependants": 2},
+    "operations": {"business": "大棚蔬菜种植", "years": 6, "scale": "大棚12亩"},
+    "income": {"annual_income": "86000.00", "annual_expenses": "41000.00"},
+    "assets_verified": {"verified": True, "items": [{"kind": "大棚", "value": "120000"}]},
+    "remarks": "演示数据：实地走访，经营正常",
+}
+# Where the demo officer checks in: the county seat of 330726.
+VISIT = fieldtask_pb2.GeoPoint(
+    latitude=29.4518, longitude=119.8924, coordinate_system=fieldtask_pb2.COORDINATE_SYSTEM_WGS84, accuracy_m=8
+)
 
 
 def _resident_id(county: str, birth: str, sequence: str) -> str:
@@ -161,6 +220,7 @@ async def seed_demo_data(settings: Settings) -> list[tuple[str, str]]:
     stub = channels.stub(settings.service("customer").address, customer_pb2_grpc.CustomerServiceStub)
     credit = channels.stub(settings.service("credit").address, credit_pb2_grpc.CreditServiceStub)
     process = channels.stub(settings.service("process").address, process_pb2_grpc.ProcessServiceStub)
+    fieldtask = channels.stub(settings.service("fieldtask").address, fieldtask_pb2_grpc.FieldTaskServiceStub)
 
     try:
         with acting_as(system()):
@@ -201,8 +261,13 @@ async def seed_demo_data(settings: Settings) -> list[tuple[str, str]]:
                     lambda r: r.party.id,
                 )
             party_ids = await _seed_households(stub, branch_ids, staff_ids)
-            await _seed_credit(credit, party_ids, branch_ids["CG"], staff_ids["officer"])
+            products = await _seed_credit(credit, party_ids, branch_ids["CG"], staff_ids["officer"])
+            # Only now: the applications above were never `submitted` once a model could start them.
             await _deploy_models(process)
+            staff = await _staff_callers(stub, signer, ["officer", "supervisor", "president"])
+            if staff is not None:
+                sop = _Sop(credit=credit, fieldtask=fieldtask, process=process, staff=staff)
+                await sop.seed(party_ids, products)
     finally:
         await channels.close()
     return [(username, ", ".join(roles)) for username, _, roles, _ in STAFF]
@@ -247,7 +312,7 @@ async def _seed_households(stub: Any, branch_ids: dict[str, str], staff_ids: dic
     return list(await _bounded([functools.partial(one, n) for n in range(HOUSEHOLDS)]))
 
 
-async def _seed_credit(credit: Any, party_ids: list[str], branch_id: str, officer_id: str) -> None:
+async def _seed_credit(credit: Any, party_ids: list[str], branch_id: str, officer_id: str) -> list[Any]:
     existing = {p.code: p for p in (await call(credit.ListProducts, credit_pb2.ListProductsRequest())).products}
     products = []
     for code, name, method, frequency, max_amount, max_term in PRODUCTS:
@@ -338,6 +403,7 @@ async def _seed_credit(credit: Any, party_ids: list[str], branch_id: str, office
     await _bounded([functools.partial(one, i) for i in range(len(APPLICATIONS))])
     # Close of business on the current business date: loans disbursed months ago fall overdue.
     await call(credit.RunCloseOfBusiness, credit_pb2.RunCloseOfBusinessRequest())
+    return products
 
 
 def _steps_done(status: str) -> int:
@@ -359,3 +425,253 @@ async def _deploy_models(process: Any) -> None:
         needs = [d for d in dmn if model.name == "credit_sop.bpmn"]
         # Identical content is not stored twice: a rerun finds the deployed version.
         await call(process.DeployProcessModel, process_pb2.DeployProcessModelRequest(files=[model, *needs]))
+
+
+# ----------------------------------------------------------------- applications in the SOP
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A small solid-colour PNG: the demo's site photo and the applicant's signature pad image."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    rows = (b"\x00" + bytes(rgb) * width) * height
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def _now() -> Timestamp:
+    stamp = Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+async def _staff_callers(stub: Any, signer: TokenSigner, usernames: list[str]) -> dict[str, Caller] | None:
+    """The demo staff logged in as the gateway logs a user in (their password, a signed token)."""
+    callers: dict[str, Caller] = {}
+    for username in usernames:
+        try:
+            reply = await call(
+                stub.AuthenticateStaff,
+                customer_pb2.AuthenticateStaffRequest(username=username, password=DEMO_PASSWORD),
+            )
+        except RemoteError as exc:
+            if exc.status != "UNAUTHENTICATED":
+                raise
+            log.warning(
+                "demo: %s cannot log in with the demo password; no application is driven through the SOP", username
+            )
+            return None
+        staff = reply.staff
+        token = signer.issue(
+            user_id=staff.id, username=staff.username, roles=list(staff.roles), branch_id=staff.branch_id
+        )
+        callers[username] = signer.verify(token)
+    return callers
+
+
+@dataclass
+class _Step:
+    """What one look at an application found: it is where it should be, or it waits for something."""
+
+    done: bool = False
+    acted: bool = False
+    waiting_for: str = ""
+    stuck: str = ""
+
+
+@dataclass
+class _Sop:
+    """Drives the applications of SOP_APPLICATIONS through the credit SOP, as the demo staff would."""
+
+    credit: Any
+    fieldtask: Any
+    process: Any
+    staff: dict[str, Caller]
+
+    async def seed(self, party_ids: list[str], products: list[Any]) -> None:
+        began = time.monotonic()
+        deadline = began + SOP_WAIT_SECONDS
+        reached = await asyncio.gather(*(self._one(spec, party_ids, products, deadline) for spec in SOP_APPLICATIONS))
+        log.info(
+            "demo: %d of %d applications wait in the credit SOP (%.1f s)",
+            sum(reached),
+            len(SOP_APPLICATIONS),
+            time.monotonic() - began,
+        )
+
+    async def _one(
+        self, spec: tuple[str, str, int, int], party_ids: list[str], products: list[Any], deadline: float
+    ) -> bool:
+        node, amount, product_index, household = spec
+        app = (
+            await call(
+                self.credit.SubmitApplication,
+                credit_pb2.SubmitApplicationRequest(
+                    party_id=party_ids[household],
+                    product_id=products[product_index].id,
+                    amount=amount,
+                    term_months=12,
+                    purpose="扩大生产",
+                    guarantee_method="信用",
+                    # A rerun finds the application of the first run and goes on from where it is.
+                    idempotency_key=f"demo-sop-{node}",
+                ),
+                caller=self.staff["officer"],
+            )
+        ).application
+        last = _Step()
+        while True:
+            try:
+                last = await self._step(app.id, node)
+            except RemoteError as exc:
+                # A step raced the engine (the task moved on meanwhile): look again.
+                last = _Step(waiting_for=f"a retry after {exc.status}: {exc}")
+            if last.done:
+                return True
+            if last.stuck:
+                log.warning("demo: application %s (for %s) stopped: %s", app.id, node, last.stuck)
+                return False
+            if last.acted:
+                continue
+            if time.monotonic() > deadline:
+                log.warning(
+                    "demo: application %s did not reach %s within %.0f s (still waiting for %s); "
+                    "`granary up` goes on without it, the SOP may still move it later",
+                    app.id,
+                    node,
+                    SOP_WAIT_SECONDS,
+                    last.waiting_for,
+                )
+                return False
+            await asyncio.sleep(SOP_POLL_SECONDS)
+
+    async def _step(self, app_id: str, target: str) -> _Step:
+        """One look at the application's process and survey, and the one action that moves it on."""
+        instance = await self._instance(app_id)
+        if instance is None:
+            return _Step(waiting_for="the credit SOP to start it (credit.application.submitted)")
+        if instance.status in ("completed", "cancelled"):
+            return _Step(stuck=f"its credit SOP instance {instance.id} is {instance.status}")
+        open_tasks = {t.node_id: t for t in instance.open_tasks if t.status == "open"}
+        if target in open_tasks:
+            return _Step(done=True)
+        for node, task in open_tasks.items():
+            if node in APPROVERS and SOP_PATH.index(node) < SOP_PATH.index(target):
+                who, comment = APPROVERS[node]
+                await call(
+                    self.process.CompleteTask,
+                    process_pb2.CompleteTaskRequest(task_id=task.id, decision="approve", comment=comment),
+                    caller=self.staff[who],
+                )
+                return _Step(acted=True)
+        if open_tasks:
+            return _Step(stuck=f"it waits at {', '.join(sorted(open_tasks))}, not on the way to {target}")
+        if instance.status != "running":
+            return _Step(waiting_for=f"its instance, now {instance.status}")
+        officer = self.staff["officer"]
+        surveys = [
+            t
+            for t in (
+                await call(
+                    self.fieldtask.ListFieldTasks,
+                    fieldtask_pb2.ListFieldTasksRequest(business_key=app_id),
+                    caller=officer,
+                )
+            ).tasks
+            if t.task_type == fieldtask_pb2.FIELD_TASK_TYPE_PRE_LOAN_SURVEY
+        ]
+        if not surveys:
+            return _Step(waiting_for="the pre-loan survey to be dispatched")
+        if target == SOP_PATH[0]:
+            return _Step(done=True)
+        return await self._survey(surveys[0])
+
+    async def _instance(self, app_id: str) -> Any:
+        found = (
+            await call(
+                self.process.ListProcessInstances,
+                process_pb2.ListProcessInstancesRequest(process_key="credit_sop", business_key=app_id),
+            )
+        ).instances
+        if not found:
+            return None
+        return (
+            await call(self.process.GetProcessInstance, process_pb2.GetProcessInstanceRequest(instance_id=found[0].id))
+        ).instance
+
+    async def _survey(self, task: Any) -> _Step:
+        """The officer's visit as the field app makes it, then the supervisor's acceptance."""
+        officer, supervisor = self.staff["officer"], self.staff["supervisor"]
+        status = task.status
+        if status == fieldtask_pb2.FIELD_TASK_STATUS_ASSIGNED:
+            await call(
+                self.fieldtask.AcceptFieldTask, fieldtask_pb2.AcceptFieldTaskRequest(task_id=task.id), caller=officer
+            )
+        elif status == fieldtask_pb2.FIELD_TASK_STATUS_ACCEPTED:
+            await call(
+                self.fieldtask.RecordCheckIn,
+                fieldtask_pb2.RecordCheckInRequest(
+                    task_id=task.id, position=VISIT, device_id="demo-phone", client_time=_now()
+                ),
+                caller=officer,
+            )
+        elif status == fieldtask_pb2.FIELD_TASK_STATUS_CHECKED_IN:
+            await self._visit(task.id, officer)
+        elif status == fieldtask_pb2.FIELD_TASK_STATUS_SUBMITTED:
+            await call(
+                self.fieldtask.CompleteFieldTask,
+                fieldtask_pb2.CompleteFieldTaskRequest(task_id=task.id, comment="调查报告核实无误"),
+                caller=supervisor,
+            )
+        elif status == fieldtask_pb2.FIELD_TASK_STATUS_DONE:
+            return _Step(waiting_for="the SOP to take up the completed survey (fieldtask.task.completed)")
+        else:
+            name = fieldtask_pb2.FieldTaskStatus.Name(status)
+            return _Step(stuck=f"its pre-loan survey {task.id} is {name}")
+        return _Step(acted=True)
+
+    async def _visit(self, task_id: str, officer: Caller) -> None:
+        """On site: a photo, the survey form, the applicant's signature over it, then submit."""
+        detail = await call(
+            self.fieldtask.GetFieldTask, fieldtask_pb2.GetFieldTaskRequest(task_id=task_id), caller=officer
+        )
+        if not any(e.kind == "photo" for e in detail.evidence):
+
+            async def upload() -> AsyncIterator[fieldtask_pb2.UploadEvidenceRequest]:
+                header = fieldtask_pb2.EvidenceHeader(
+                    task_id=task_id,
+                    kind="photo",
+                    file_name="大棚.png",
+                    captured_at=_now(),
+                    position=VISIT,
+                    device_id="demo-phone",
+                )
+                yield fieldtask_pb2.UploadEvidenceRequest(header=header)
+                yield fieldtask_pb2.UploadEvidenceRequest(chunk=_png(64, 48, (86, 140, 60)))
+
+            await call(self.fieldtask.UploadEvidence, upload(), caller=officer)
+        if not detail.signatures:
+            saved = await call(
+                self.fieldtask.SaveFieldTaskForm,
+                fieldtask_pb2.SaveFieldTaskFormRequest(
+                    task_id=task_id, form_json=json.dumps(SURVEY_FORM, ensure_ascii=False)
+                ),
+                caller=officer,
+            )
+            await call(
+                self.fieldtask.CaptureSignature,
+                fieldtask_pb2.CaptureSignatureRequest(
+                    task_id=task_id,
+                    signer_name="申请人",
+                    image=_png(32, 16, (20, 20, 20)),
+                    position=VISIT,
+                    signed_at=_now(),
+                    content_hash=saved.content_hash,
+                ),
+                caller=officer,
+            )
+        await call(
+            self.fieldtask.SubmitFieldTask, fieldtask_pb2.SubmitFieldTaskRequest(task_id=task_id), caller=officer
+        )
