@@ -179,6 +179,33 @@ class NotificationSettings(BaseSettings):
     bureau_timeout_seconds: float = Field(10.0, description="Credit-bureau connector: timeout of one query.")
 
 
+class ProcessSettings(BaseSettings):
+    """The process engine's background work: ``GRANARY_PROCESS_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRANARY_PROCESS_", extra="ignore")
+
+    poll_interval_seconds: float = Field(
+        0.2, description="How often due timers and service calls are looked for when there was nothing to do."
+    )
+    job_lease_seconds: float = Field(
+        15.0,
+        description="A service call in flight is held this long; after a crash it is retried once it lapses "
+        "(must exceed GRANARY_GRPC_DEADLINE_SECONDS).",
+    )
+    job_max_attempts: int = Field(3, description="Calls of one service task before it becomes an incident.")
+    job_retry_base_seconds: float = Field(
+        1.0, description="First retry delay of a failed service call; doubles per attempt."
+    )
+
+    def require_lease_beyond(self, deadline_seconds: float) -> None:
+        # A lease that lapses while its call may still run would let a second replica call too.
+        if self.job_lease_seconds <= deadline_seconds:
+            raise RuntimeError(
+                f"GRANARY_PROCESS_JOB_LEASE_SECONDS ({self.job_lease_seconds:g}) must exceed "
+                f"GRANARY_GRPC_DEADLINE_SECONDS ({deadline_seconds:g})"
+            )
+
+
 class Settings:
     """Everything one process needs, read once at start-up (never at import)."""
 
@@ -192,6 +219,10 @@ class Settings:
     @cached_property
     def notification(self) -> NotificationSettings:
         return NotificationSettings()
+
+    @cached_property
+    def process(self) -> ProcessSettings:
+        return ProcessSettings()
 
     def service(self, name: str) -> ServiceSettings:
         if name not in SERVICE_NAMES:
@@ -215,6 +246,7 @@ def settings_table() -> list[tuple[str, str, str]]:
     add("GRANARY_GATEWAY_", GatewaySettings)
     add("GRANARY_FIELDTASK_", FieldTaskSettings)
     add("GRANARY_NOTIFICATION_", NotificationSettings)
+    add("GRANARY_PROCESS_", ProcessSettings)
     add(
         "GRANARY_<SERVICE>_",
         ServiceSettings,

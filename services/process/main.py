@@ -19,7 +19,10 @@ def build(
     specs = SpecCache()
     servicer = ProcessServicer(uow=uow, specs=specs)
     registry = operators or grpc_operators(host.channels, host.address_of)
-    worker = ProcessWorker(uow=uow, specs=specs, operators=registry, settings=worker_settings)
+    settings = worker_settings or WorkerSettings.from_settings(
+        host.settings.process, host.settings.platform.grpc_deadline_seconds
+    )
+    worker = ProcessWorker(uow=uow, specs=specs, operators=registry, settings=settings)
     host.process_worker = worker  # type: ignore[attr-defined]  # tests swap operators by name here
     return ServiceApp(
         register=lambda server: process_pb2_grpc.add_ProcessServiceServicer_to_server(servicer, server),

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from services.common.settings import ProcessSettings
 from services.process import service
 from services.process.operators import OperatorRegistry
 from services.process.service import ProcessUnitOfWork, SpecCache
@@ -28,7 +29,17 @@ class WorkerSettings:
     interval_seconds: float = 0.2
     max_attempts: int = 3
     backoff_seconds: float = 1.0
-    lease_seconds: float = 30.0
+    lease_seconds: float = 15.0
+
+    @classmethod
+    def from_settings(cls, settings: ProcessSettings, call_deadline_seconds: float) -> WorkerSettings:
+        settings.require_lease_beyond(call_deadline_seconds)
+        return cls(
+            interval_seconds=settings.poll_interval_seconds,
+            max_attempts=settings.job_max_attempts,
+            backoff_seconds=settings.job_retry_base_seconds,
+            lease_seconds=settings.job_lease_seconds,
+        )
 
 
 class ProcessWorker:
