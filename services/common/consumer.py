@@ -4,7 +4,8 @@ For every message: an inbox row (consumer, event id) is inserted in the same tra
 the handler's effect, the transaction commits, then the message is acked. A redelivery whose
 inbox row exists is acked without running the handler. A failing handler is retried with
 exponential backoff (``nak(delay)``); after ``max_deliveries`` the message is parked in the
-service's database for an operator (``granary events parked|replay``) and terminated.
+service's database for an operator (``granary events parked|replay``) and terminated. A
+transient failure (a service or the database unreachable) is retried however often it takes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import grpc
 from granary.v1 import events_pb2
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -21,11 +23,14 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
 from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bus import EventBus
 from services.common.clock import utcnow
 from services.common.envelope import parse_event
+from services.common.errors import DomainError
+from services.common.grpc_errors import RemoteError
 from services.common.identity import Caller, acting_as
 from services.common.messaging_schema import inbox, parked_events
 from services.common.telemetry import tracer
@@ -44,6 +49,21 @@ class Subscription:
     durable: str
     event_type: str
     handler: Handler
+
+
+# gRPC statuses meaning "not now" rather than "not ever".
+TRANSIENT_STATUSES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures that a later attempt can overcome without anyone changing anything."""
+    if isinstance(exc, RemoteError | DomainError):
+        return exc.status in TRANSIENT_STATUSES
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code().name in TRANSIENT_STATUSES
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, ConnectionError | TimeoutError)
 
 
 def backoff_delay(attempt: int, base_seconds: float, cap_seconds: float = 60.0) -> float:
@@ -162,7 +182,17 @@ class EventConsumer:
                 span.record_exception(exc)
                 span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
                 attempts = msg.metadata.num_delivered or 1
-                if attempts >= self._max_deliveries:
+                if is_transient(exc):
+                    # A dependency that is down (a service restarting, the database failing
+                    # over) is waited for, however long: parking is for events that cannot
+                    # succeed as they are, and would need an operator for nothing.
+                    delay = backoff_delay(attempts, self._backoff)
+                    log.warning(
+                        "%s cannot apply event %s yet (delivery %d): %s; retrying in %.1fs",
+                        self.durable, envelope.id, attempts, exc, delay,
+                    )
+                    await msg.nak(delay=delay)
+                elif attempts >= self._max_deliveries:
                     await self._park(msg, envelope, f"{type(exc).__name__}: {exc}")
                 else:
                     delay = backoff_delay(attempts, self._backoff)

@@ -55,7 +55,8 @@ class PlatformSettings(BaseSettings):
         10.0, description="On SIGTERM: how long in-flight calls may finish before the process exits."
     )
     consumer_max_deliveries: int = Field(
-        5, description="Deliveries of one event before a failing consumer parks it for an operator."
+        5, description="Deliveries of one event before a failing consumer parks it for an operator (a dependency "
+        "that is down is waited for instead)."
     )
     consumer_ack_wait_seconds: float = Field(
         30.0, description="How long JetStream waits for an ack before it redelivers."

@@ -18,6 +18,7 @@ from services.common.bus import EventBus
 from services.common.consumer import EventConsumer, Subscription
 from services.common.db import create_engine, session_factory
 from services.common.errors import FailedPrecondition
+from services.common.grpc_errors import RemoteError
 from services.common.identity import TokenSigner
 from services.common.parked import list_parked, replay_parked
 from services.common.relay import OutboxRelay
@@ -37,6 +38,7 @@ class Rig:
     bus: EventBus
     signer: TokenSigner
     broken: bool = False
+    unavailable_for: int = 0  # deliveries during which a service the handler calls is down
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -49,6 +51,9 @@ class Rig:
     async def handler(self, event: events_pb2.Event, uow: UnitOfWork) -> None:
         if self.broken:
             raise RuntimeError("downstream system rejected the event")
+        if self.unavailable_for > 0:
+            self.unavailable_for -= 1
+            raise RemoteError(status="UNAVAILABLE", message="failed to connect to all addresses")
         await uow.session.execute(insert(effects).values(event_id=event.id))
 
     def consumer(self, **kwargs: object) -> EventConsumer:
@@ -204,6 +209,18 @@ async def test_poison_message_is_parked_then_replayed_once_fixed(rig: Rig) -> No
         await replay_parked(rig.engine, rig.bus, entry.id)
     await asyncio.sleep(1.5)
     assert await rig.effect_count() == 1
+
+
+async def test_a_dependency_down_longer_than_the_delivery_limit_parks_nothing(rig: Rig) -> None:
+    # Down for twice the deliveries after which a failing event would be parked.
+    rig.unavailable_for = 6
+    await rig.record_event()
+    await rig.relay().publish_pending()
+    rig.start(rig.consumer(max_deliveries=3, backoff_seconds=0.05))
+
+    await eventually(lambda: _equals(rig.effect_count(), 1), timeout=30)
+    assert rig.unavailable_for == 0
+    assert await list_parked(rig.engine) == []
 
 
 async def test_undecodable_message_is_parked_at_once(rig: Rig) -> None:
