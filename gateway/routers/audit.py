@@ -10,6 +10,7 @@ from granary.v1 import audit_pb2
 from pydantic import BaseModel
 
 from gateway.auth import CurrentUser, RequireRoles
+from gateway.paging import DEFAULT_LIMIT, Cursor, Limit, page
 from services.common.grpc_client import call
 from services.common.grpc_errors import RemoteError
 from services.common.settings import SERVICE_NAMES
@@ -94,11 +95,19 @@ async def list_audit_entries(
     )
 
 
-@router.get("/verify", response_model=list[ChainRead])
-async def verify_audit_chains(request: Request, user: CurrentUser) -> list[ChainRead]:
-    """Recomputes every service's hash chain; a broken link names the first bad entry."""
+class ChainPage(BaseModel):
+    items: list[ChainRead]
+    next_cursor: str | None = None
+
+
+@router.get("/verify", response_model=ChainPage)
+async def verify_audit_chains(
+    request: Request, user: CurrentUser, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+) -> ChainPage:
+    """Recomputes every service's hash chain (by service name); a broken link names the first bad entry."""
+    services, next_cursor = page(SERVICE_NAMES, str, limit, cursor)
     results: list[ChainRead] = []
-    for service in SERVICE_NAMES:
+    for service in services:
         try:
             reply = await call(
                 request.app.state.backend.audit(service).VerifyAuditChain,
@@ -118,4 +127,4 @@ async def verify_audit_chains(request: Request, user: CurrentUser) -> list[Chain
                 reason=reply.reason,
             )
         )
-    return results
+    return ChainPage(items=results, next_cursor=next_cursor)

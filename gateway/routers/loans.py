@@ -10,6 +10,7 @@ from granary.v1 import credit_pb2
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
+from gateway.paging import DEFAULT_LIMIT, Cursor, Limit, page
 from gateway.routers import applications, credit_lines, portfolio, products, village_campaigns
 from gateway.routers.applications import as_dict
 from services.common.grpc_client import call
@@ -164,19 +165,29 @@ async def get_loan(loan_id: str, request: Request, user: CurrentUser) -> dict[st
 
 
 @router.get("/{loan_id}/schedule")
-async def get_schedule(loan_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
+async def get_schedule(
+    loan_id: str, request: Request, user: CurrentUser, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+) -> dict[str, Any]:
+    """The installments by number (the loan answers them whole; paged here)."""
     reply = await call(
         request.app.state.backend.credit.GetLoan, credit_pb2.GetLoanRequest(loan_id=loan_id), caller=user
     )
-    return {"items": [as_dict(i) for i in reply.loan.installments], "next_cursor": None}
+    installments, next_cursor = page(reply.loan.installments, lambda i: i.number, limit, cursor)
+    return {"items": [as_dict(i) for i in installments], "next_cursor": next_cursor}
 
 
 @router.get("/{loan_id}/repayments")
-async def list_repayments(loan_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
+async def list_repayments(
+    loan_id: str, request: Request, user: CurrentUser, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+) -> dict[str, Any]:
+    """The loan's repayments in posting order (answered whole by credit; paged here)."""
     reply = await call(
         request.app.state.backend.credit.ListRepayments, credit_pb2.ListRepaymentsRequest(loan_id=loan_id), caller=user
     )
-    return {"items": [as_dict(r) for r in reply.repayments], "next_cursor": None}
+    repayments, next_cursor = page(
+        reply.repayments, lambda r: (r.created_at.seconds, r.created_at.nanos, r.id), limit, cursor
+    )
+    return {"items": [as_dict(r) for r in repayments], "next_cursor": next_cursor}
 
 
 @router.post(

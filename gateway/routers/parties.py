@@ -10,6 +10,7 @@ from granary.v1 import customer_pb2
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
+from gateway.paging import DEFAULT_LIMIT, Cursor, Limit, page
 from services.common.grpc_client import call
 from services.common.timestamps import from_timestamp, to_timestamp
 
@@ -458,12 +459,23 @@ async def request_change(party_id: str, body: ChangeCreate, request: Request, us
     return ChangeRead.from_proto(reply.change)
 
 
-@router.get("/{party_id}/changes", response_model=list[ChangeRead])
-async def list_changes(party_id: str, request: Request, user: CurrentUser) -> list[ChangeRead]:
+class ChangePage(BaseModel):
+    items: list[ChangeRead]
+    next_cursor: str | None = None
+
+
+@router.get("/{party_id}/changes", response_model=ChangePage)
+async def list_changes(
+    party_id: str, request: Request, user: CurrentUser, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+) -> ChangePage:
+    """The party's key-data change requests, oldest first (a bounded history paged here)."""
     reply = await call(
         _customer(request).ListPartyChanges, customer_pb2.ListPartyChangesRequest(party_id=party_id), caller=user
     )
-    return [ChangeRead.from_proto(c) for c in reply.changes]
+    changes, next_cursor = page(
+        reply.changes, lambda c: (c.requested_at.seconds, c.requested_at.nanos, c.id), limit, cursor
+    )
+    return ChangePage(items=[ChangeRead.from_proto(c) for c in changes], next_cursor=next_cursor)
 
 
 @router.post(

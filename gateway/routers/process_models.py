@@ -9,6 +9,7 @@ from granary.v1 import process_pb2
 from pydantic import BaseModel
 
 from gateway.auth import CurrentUser, RequireRoles
+from gateway.paging import DEFAULT_LIMIT, Cursor, Limit, page
 from services.common.grpc_client import call
 from services.common.timestamps import from_timestamp
 
@@ -85,28 +86,36 @@ async def deploy_process_model(
 
 
 @router.get("", response_model=ProcessModelPage)
-async def list_process_models(request: Request, user: CurrentUser) -> ProcessModelPage:
+async def list_process_models(
+    request: Request, user: CurrentUser, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+) -> ProcessModelPage:
+    """One row per process key, by key, with its latest version."""
     reply = await call(
         request.app.state.backend.process.ListProcessModels, process_pb2.ListProcessModelsRequest(), caller=user
     )
-    return ProcessModelPage(
-        items=[
-            ProcessModelRead(
-                process_key=m.process_key, version_count=m.version_count, latest=ProcessVersionRead.from_proto(m.latest)
-            )
-            for m in reply.models
-        ]
-    )
+    models = [
+        ProcessModelRead(
+            process_key=m.process_key, version_count=m.version_count, latest=ProcessVersionRead.from_proto(m.latest)
+        )
+        for m in reply.models
+    ]
+    items, next_cursor = page(models, lambda m: m.process_key, limit, cursor)
+    return ProcessModelPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{process_key}/versions", response_model=ProcessVersionPage)
-async def list_process_versions(process_key: str, request: Request, user: CurrentUser) -> ProcessVersionPage:
+async def list_process_versions(
+    process_key: str, request: Request, user: CurrentUser, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+) -> ProcessVersionPage:
+    """The versions of one model, oldest first."""
     reply = await call(
         request.app.state.backend.process.ListProcessVersions,
         process_pb2.ListProcessVersionsRequest(process_key=process_key),
         caller=user,
     )
-    return ProcessVersionPage(items=[ProcessVersionRead.from_proto(v) for v in reply.versions])
+    versions = [ProcessVersionRead.from_proto(v) for v in reply.versions]
+    items, next_cursor = page(versions, lambda v: v.version, limit, cursor)
+    return ProcessVersionPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{process_key}/versions/{version}/files/{name}")
@@ -142,15 +151,22 @@ class NodeDurationRead(BaseModel):
     p90_seconds: float
 
 
-@router.get("/{process_key}/node-durations", response_model=list[NodeDurationRead])
-async def node_durations(process_key: str, request: Request, user: CurrentUser) -> list[NodeDurationRead]:
-    """Time per approval node (completed tasks): count, mean, p50, p90 in seconds."""
+class NodeDurationPage(BaseModel):
+    items: list[NodeDurationRead]
+    next_cursor: str | None = None
+
+
+@router.get("/{process_key}/node-durations", response_model=NodeDurationPage)
+async def node_durations(
+    process_key: str, request: Request, user: CurrentUser, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+) -> NodeDurationPage:
+    """Time per approval node (completed tasks), by node id: count, mean, p50, p90 in seconds."""
     reply = await call(
         request.app.state.backend.process.GetNodeDurations,
         process_pb2.GetNodeDurationsRequest(process_key=process_key),
         caller=user,
     )
-    return [
+    nodes = [
         NodeDurationRead(
             node_id=n.node_id,
             title=n.title,
@@ -161,6 +177,8 @@ async def node_durations(process_key: str, request: Request, user: CurrentUser) 
         )
         for n in reply.nodes
     ]
+    items, next_cursor = page(nodes, lambda n: n.node_id, limit, cursor)
+    return NodeDurationPage(items=items, next_cursor=next_cursor)
 
 
 def _process_api() -> APIRouter:

@@ -9,6 +9,7 @@ from granary.v1 import credit_pb2
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
+from gateway.paging import DEFAULT_LIMIT, Cursor, Limit, page
 from services.common.grpc_client import call
 from services.common.timestamps import from_timestamp
 
@@ -189,13 +190,23 @@ async def create_product(body: ProductCreate, request: Request, user: CurrentUse
 
 
 @router.get("", response_model=ProductPage)
-async def list_products(request: Request, user: CurrentUser, code: str = "", all_versions: bool = False) -> ProductPage:
+async def list_products(
+    request: Request,
+    user: CurrentUser,
+    code: str = "",
+    all_versions: bool = False,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = "",
+) -> ProductPage:
+    """The latest version of each code (every version with ``all_versions``), by code then version."""
     reply = await call(
         request.app.state.backend.credit.ListProducts,
         credit_pb2.ListProductsRequest(code=code, all_versions=all_versions),
         caller=user,
     )
-    return ProductPage(items=[ProductRead.from_proto(p) for p in reply.products])
+    products = [ProductRead.from_proto(p) for p in reply.products]
+    items, next_cursor = page(products, lambda p: (p.code, p.version), limit, cursor)
+    return ProductPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{product_id}", response_model=ProductRead)

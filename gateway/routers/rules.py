@@ -10,6 +10,7 @@ from granary.v1 import notification_pb2
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
+from gateway.paging import DEFAULT_LIMIT, Cursor, Limit, page
 from services.common.grpc_client import call
 from services.common.timestamps import from_timestamp
 
@@ -225,8 +226,9 @@ class TemplateRead(BaseModel):
         )
 
 
-class TemplateList(BaseModel):
+class TemplatePage(BaseModel):
     items: list[TemplateRead]
+    next_cursor: str | None = None
 
 
 def _stub(request: Request) -> Any:
@@ -330,7 +332,12 @@ async def create_template(body: TemplateCreate, request: Request, user: CurrentU
     return TemplateRead.from_proto(reply.template)
 
 
-@router.get("/templates", response_model=TemplateList, dependencies=[Depends(READERS)])
-async def list_templates(request: Request, user: CurrentUser, code: str = "") -> TemplateList:
+@router.get("/templates", response_model=TemplatePage, dependencies=[Depends(READERS)])
+async def list_templates(
+    request: Request, user: CurrentUser, code: str = "", limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+) -> TemplatePage:
+    """Every version of every template (or of ``code``), by code then version."""
     reply = await call(_stub(request).ListTemplates, notification_pb2.ListTemplatesRequest(code=code), caller=user)
-    return TemplateList(items=[TemplateRead.from_proto(t) for t in reply.templates])
+    templates = [TemplateRead.from_proto(t) for t in reply.templates]
+    items, next_cursor = page(templates, lambda t: (t.code, t.version), limit, cursor)
+    return TemplatePage(items=items, next_cursor=next_cursor)

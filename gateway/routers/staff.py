@@ -7,6 +7,7 @@ from granary.v1 import customer_pb2
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import CurrentUser, RequireRoles
+from gateway.paging import DEFAULT_LIMIT, Cursor, Limit, page
 from services.common.grpc_client import call
 
 router = APIRouter(prefix="/staff", tags=["staff"])
@@ -71,6 +72,11 @@ class StaffRead(BaseModel):
         )
 
 
+class StaffPage(BaseModel):
+    items: list[StaffRead]
+    next_cursor: str | None = None
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=StaffRead, dependencies=[ADMIN])
 async def create_staff(body: StaffCreate, request: Request, user: CurrentUser) -> StaffRead:
     reply = await call(
@@ -81,14 +87,23 @@ async def create_staff(body: StaffCreate, request: Request, user: CurrentUser) -
     return StaffRead.from_proto(reply.staff)
 
 
-@router.get("", response_model=list[StaffRead])
-async def list_staff(request: Request, user: CurrentUser, branch_id: str = "", role: str = "") -> list[StaffRead]:
+@router.get("", response_model=StaffPage)
+async def list_staff(
+    request: Request,
+    user: CurrentUser,
+    branch_id: str = "",
+    role: str = "",
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = "",
+) -> StaffPage:
+    """Active staff by username."""
     reply = await call(
         request.app.state.backend.customer.ListStaff,
         customer_pb2.ListStaffRequest(branch_id=branch_id, role=role),
         caller=user,
     )
-    return [StaffRead.from_proto(s) for s in reply.staff]
+    items, next_cursor = page([StaffRead.from_proto(s) for s in reply.staff], lambda s: s.username, limit, cursor)
+    return StaffPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{staff_id}", response_model=StaffRead)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import update
 
@@ -42,12 +44,17 @@ async def test_auditor_lists_and_verifies_the_trail(start_service, gateway) -> N
         assert [e["entity_id"] for e in rest.json()["items"]] == ["p-0"]
         assert rest.json()["next_cursor"] is None
 
-        verdicts = {v["service"]: v for v in (await client.get("/api/v1/audit/verify", headers=auditor)).json()}
+        async def verify() -> dict[str, Any]:
+            body = (await client.get("/api/v1/audit/verify", headers=auditor)).json()
+            assert body["next_cursor"] is None
+            return {v["service"]: v for v in body["items"]}
+
+        verdicts = await verify()
         assert verdicts["customer"]["intact"] is True
         assert verdicts["credit"]["intact"] is None, "a service that is not running is reported, not hidden"
 
         async with customer.engine.begin() as conn:
             await conn.execute(update(audit_log).where(audit_log.c.entity_id == "p-1").values(entity_id="p-9"))
-        verdicts = {v["service"]: v for v in (await client.get("/api/v1/audit/verify", headers=auditor)).json()}
+        verdicts = await verify()
         assert verdicts["customer"]["intact"] is False
         assert "altered" in verdicts["customer"]["reason"]

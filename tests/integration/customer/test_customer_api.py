@@ -361,5 +361,8 @@ async def test_key_data_change_is_requested_then_applied_with_masked_history(sta
         )
         assert decided_again.status_code == 409
         history = (await client.get(f"/api/v1/parties/{party_id}/changes", headers=officer)).json()
-        assert [(h["field"], h["status"], h["after_masked"]) for h in history] == [("mobile", "applied", "139****0009")]
+        assert history["next_cursor"] is None
+        assert [(h["field"], h["status"], h["after_masked"]) for h in history["items"]] == [
+            ("mobile", "applied", "139****0009")
+        ]
         assert "13905710009" not in str(history)
