@@ -39,16 +39,23 @@ from services.common.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 Handler = Callable[[events_pb2.Event, UnitOfWork], Awaitable[None]]
+Guard = Callable[[events_pb2.Event], Awaitable[bool]]
 AfterCommit = Callable[[events_pb2.Event], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Subscription:
-    """One handler for one event type, under a durable consumer name unique per service."""
+    """One handler for one event type, under a durable consumer name unique per service.
+
+    ``guard``, when given, runs before the transaction: it may ask another service whether
+    the event still calls for the handler (a remote call must not hold a database transaction
+    open). False records the event as applied with no effect; an exception retries it.
+    """
 
     durable: str
     event_type: str
     handler: Handler
+    guard: Guard | None = None
 
 
 # gRPC statuses meaning "not now" rather than "not ever".
@@ -169,11 +176,15 @@ class EventConsumer:
         ) as span:
             try:
                 with acting_as(self._caller()):
+                    guard = self.subscription.guard
+                    wanted = True if guard is None else await guard(envelope)
                     async with self._uow_factory() as uow:
-                        if await claim_inbox(uow.session, self.durable, envelope):
+                        if not await claim_inbox(uow.session, self.durable, envelope):
+                            span.set_attribute("granary.duplicate", True)
+                        elif wanted:
                             await self.subscription.handler(envelope, uow)
                         else:
-                            span.set_attribute("granary.duplicate", True)
+                            span.set_attribute("granary.skipped", True)
                         await uow.commit()
                 if self._after_commit is not None:
                     await self._after_commit(envelope)

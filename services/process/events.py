@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from google.protobuf import json_format, symbol_database
 from granary.v1 import events_pb2
 
-from services.common.consumer import Subscription
+from services.common.consumer import Guard, Subscription
 from services.common.grpc_errors import RemoteError
 from services.common.uow import UnitOfWork
 from services.process import service
@@ -107,13 +107,36 @@ def handler_for(event_type: str, key_field: str, specs: SpecCache) -> Callable[.
     return handle
 
 
+def start_guard(event_type: str, key_field: str, current_status: StatusReader | None) -> Guard | None:
+    """Whether the start event's subject is still in the state the event announced.
+
+    Runs before the consumer's transaction: reading the subject is a call to its service.
+    """
+    if event_type not in START_GUARDS:
+        return None
+    _, _, field, required = START_GUARDS[event_type]
+
+    async def still_so(event: events_pb2.Event) -> bool:
+        payload = payload_dict(event)
+        key = str(payload.get(key_field, "") or "")
+        if not key:
+            return True  # the handler says why nothing starts
+        announced = str(payload.get(field, "") or required)
+        now = await current_status(event.type, key) if current_status is not None else None
+        if announced != required or (now is not None and now != required):
+            log.info("%s %s: %s is %s now, not %s; no process starts", event.type, event.id, key, now, required)
+            return False
+        return True
+
+    return still_so
+
+
 def starter_for(
     process_key: str,
     key_field: str,
     branch_field: str,
     initiator_field: str,
     specs: SpecCache,
-    current_status: StatusReader | None = None,
 ) -> Callable[..., object]:
     async def handle(event: events_pb2.Event, uow: UnitOfWork) -> None:
         payload = payload_dict(event)
@@ -121,14 +144,6 @@ def starter_for(
         if not key:
             log.info("%s %s carries no %s; no process starts", event.type, event.id, key_field)
             return
-        guard = START_GUARDS.get(event.type)
-        if guard is not None:
-            _, _, field, required = guard
-            announced = str(payload.get(field, "") or required)
-            now = await current_status(event.type, key) if current_status is not None else None
-            if announced != required or (now is not None and now != required):
-                log.info("%s %s: %s is %s now, not %s; no process starts", event.type, event.id, key, now, required)
-                return
         row = await service.start_for_event(
             uow=_Adapter(uow),  # type: ignore[arg-type]
             specs_cache=specs,
@@ -174,7 +189,8 @@ def subscriptions(specs: SpecCache | None = None, operators: OperatorRegistry | 
         Subscription(
             durable=f"process-start-{event_type.replace('.', '-')}",
             event_type=event_type,
-            handler=starter_for(process_key, key_field, branch_field, initiator_field, cache, current),  # type: ignore[arg-type]
+            handler=starter_for(process_key, key_field, branch_field, initiator_field, cache),  # type: ignore[arg-type]
+            guard=start_guard(event_type, key_field, current),
         )
         for event_type, process_key, key_field, branch_field, initiator_field in START_EVENTS
     ]

@@ -10,12 +10,12 @@ import pytest
 from google.protobuf.wrappers_pb2 import StringValue
 from granary.v1 import events_pb2
 from nats.js.errors import NotFoundError
-from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from sqlalchemy import Column, MetaData, String, Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common import messaging_schema
 from services.common.bus import EventBus
-from services.common.consumer import EventConsumer, Subscription
+from services.common.consumer import EventConsumer, Guard, Subscription
 from services.common.db import create_engine, session_factory
 from services.common.errors import FailedPrecondition
 from services.common.grpc_errors import RemoteError
@@ -56,7 +56,7 @@ class Rig:
             raise RemoteError(status="UNAVAILABLE", message="failed to connect to all addresses")
         await uow.session.execute(insert(effects).values(event_id=event.id))
 
-    def consumer(self, **kwargs: object) -> EventConsumer:
+    def consumer(self, guard: Guard | None = None, **kwargs: object) -> EventConsumer:
         options: dict[str, object] = {
             "max_deliveries": 3,
             "ack_wait_seconds": 1.0,
@@ -66,7 +66,7 @@ class Rig:
         return EventConsumer(
             bus=self.bus,
             uow_factory=self.uow,
-            subscription=Subscription(durable="test-effects", event_type=EVENT_TYPE, handler=self.handler),
+            subscription=Subscription(durable="test-effects", event_type=EVENT_TYPE, handler=self.handler, guard=guard),
             caller=lambda: self.signer.service_caller("test"),
             **options,  # type: ignore[arg-type]
         )
@@ -220,6 +220,38 @@ async def test_a_dependency_down_longer_than_the_delivery_limit_parks_nothing(ri
 
     await eventually(lambda: _equals(rig.effect_count(), 1), timeout=30)
     assert rig.unavailable_for == 0
+    assert await list_parked(rig.engine) == []
+
+
+async def test_a_guard_decides_outside_the_transaction_whether_the_handler_runs(rig: Rig) -> None:
+    asked: list[tuple[str, bool]] = []
+
+    async def still_wanted(event: events_pb2.Event) -> bool:
+        payload = StringValue()
+        event.data.Unpack(payload)
+        # No transaction of the consumer is open while the guard asks (e.g. another service).
+        async with rig.engine.connect() as conn:
+            open_transactions = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
+                )
+            )
+        asked.append((payload.value, open_transactions == 0))
+        return payload.value != "withdrawn"
+
+    skipped = await rig.record_event("withdrawn")
+    applied = await rig.record_event("still wanted")
+    await rig.relay().publish_pending()
+    rig.start(rig.consumer(guard=still_wanted))
+
+    await eventually(lambda: _equals(rig.effect_count(), 1))
+    async with rig.engine.connect() as conn:
+        effects_applied = (await conn.execute(select(effects.c.event_id))).scalars().all()
+        inbox_rows = (await conn.execute(select(messaging_schema.inbox.c.event_id))).scalars().all()
+    assert effects_applied == [applied]
+    assert sorted(inbox_rows) == sorted([skipped, applied])  # the skipped one is done with, not retried
+    assert asked == [("withdrawn", True), ("still wanted", True)]
     assert await list_parked(rig.engine) == []
 
 
