@@ -1,8 +1,9 @@
 """The query parameters of every list and the gateway's paging of complete, bounded lists.
 
-Most lists page in the owning service (``page_size``/``page_token`` over gRPC). A few small
-catalogues come back whole from their gRPC call (branches, regions, staff, templates, products,
-process models, node durations); the gateway pages those itself with the same opaque keyset
+Most lists page in the owning service (``page_size``/``page_token`` over gRPC). The small,
+bounded ones come back whole from their gRPC call (branches, regions, staff, templates,
+products, process models and versions, node durations, a party's changes, a loan's schedule and
+repayments, audit verification); the gateway pages those itself with the same opaque keyset
 cursor, so every list answers ``{items, next_cursor}`` and takes ``limit`` and ``cursor``.
 """
 
