@@ -103,7 +103,14 @@ async def world(start_service, gateway):  # type: ignore[no-untyped-def]
     async with gateway() as client:
         parties = await _customers(client, org)
         loans = await _loans(credit, org, parties)
-        yield {"client": client, "org": org, "parties": parties, "loans": loans, "process": process}
+        yield {
+            "client": client,
+            "org": org,
+            "parties": parties,
+            "loans": loans,
+            "process": process,
+            "credit": credit,
+        }
     await credit.channels.close()
 
 
@@ -321,3 +328,78 @@ async def test_average_time_per_approval_node(world) -> None:  # type: ignore[no
     assert 0 <= review["p50_seconds"] <= review["p90_seconds"] and review["mean_seconds"] >= 0
     assert review["mean_hours"] == round(review["mean_seconds"] / 3600, 2)
     assert (await _get(client, "approval-nodes", "admin1", process_key="nothing_here"))["items"] == []
+
+
+def _collection(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["started"],
+        row["cured"],
+        row["cured_within_30_days"],
+        row["still_open"],
+        row["success_rate"],
+        row["overdue_at_start"],
+        row["recovered"],
+    )
+
+
+async def test_collection_success_rate_from_overdue_episodes(world) -> None:  # type: ignore[no-untyped-def]
+    """The first close of business (2026-02-20) opened an episode for each overdue loan, dated
+    from its first day past due: P1 12-16 (overdue 12278.03), P3 01-16 (4087.04), P4 02-16
+    (10000 + 186.00 interest + 15.28 penalty = 10201.28). P4 then pays its arrears."""
+    client, org, loans, credit = world["client"], world["org"], world["loans"], world["credit"]
+    b1, b2 = org.branch_ids["B1"], org.branch_ids["B2"]
+    before = await _get(client, "collections", "admin1")
+    assert before["business_date"] == "2026-02-20"
+    assert _collection(before) == (3, 0, 0, 3, "0.0000", "26566.35", "0.00")
+    late = {w["loan_id"]: w["overdue_amount"] for w in (await _get(client, "overdue", "admin1"))["warnings"]}
+    assert [late[loans[p].id] for p in ("P1", "P3", "P4")] == ["12278.03", "4087.04", "10201.28"]
+
+    officer2 = await login(client, "officer2")
+    paid = await client.post(
+        f"/api/v1/loans/{loans['P4'].id}/repayments",
+        json={"amount": "10201.28", "external_ref": "BANK-P4-1"},
+        headers=officer2 | {"Idempotency-Key": "collect-p4-1"},
+    )
+    assert paid.status_code == 201, paid.text
+    # close of business again, for the same date and the next: nothing opens twice, P4 stays cured
+    await credit.rpc("RunCloseOfBusiness", credit.system, business_date="2026-02-20")
+    await credit.rpc("SetBusinessDate", credit.admin, business_date="2026-02-21")
+    assert (await credit.rpc("RunCloseOfBusiness", credit.system, business_date="2026-02-21")).completed
+
+    after = await _get(client, "collections", "risk1")
+    assert after["business_date"] == "2026-02-21"
+    assert _collection(after) == (3, 1, 1, 2, "0.3333", "26566.35", "10201.28")
+    assert after["success_rate_30_days"] == "0.3333"
+    assert [(b["branch_id"], *_collection(b)) for b in after["by_branch"]] == [
+        (b1, 2, 0, 0, 2, "0.0000", "16365.07", "0.00"),
+        (b2, 1, 1, 1, 0, "1.0000", "10201.28", "10201.28"),
+    ]
+    assert [
+        (o["display_name"], o["officer_id"], o["branch_id"], o["started"], o["cured"]) for o in after["by_officer"]
+    ] == [
+        ("officer1", org.staff["officer1"], b1, 2, 0),
+        ("officer2", org.staff["officer2"], b2, 1, 1),
+    ]
+    # a period counts the episodes whose first day past due falls in it
+    february = await _get(client, "collections", "admin1", **{"from": "2026-02-01", "to": "2026-02-28"})
+    assert (february["from"], february["to"], _collection(february)[:2]) == ("2026-02-01", "2026-02-28", (1, 1))
+
+    # branch scope: each branch sees its own; another branch looks like one without arrears
+    assert _collection(await _get(client, "collections", "officer2"))[:2] == (1, 1)
+    mine = await _get(client, "collections", "officer1")
+    assert (mine["branch_id"], mine["started"], [b["branch_id"] for b in mine["by_branch"]]) == (b1, 2, [b1])
+    other = await _get(client, "collections", "officer1", branch_id=b2)
+    assert _collection(other) == (0, 0, 0, 0, "0.0000", "0.00", "0.00")
+    assert other["by_branch"] == [] and other["by_officer"] == []
+    assert (await _get(client, "collections", "auditor1", branch_id=b2))["started"] == 1
+
+    # roles outside management get nothing; bad periods name the parameter
+    admin = await login(client, "admin1")
+    refused = await client.get("/api/v1/dashboards/collections", headers=await login(client, "committee1"))
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+    backwards = await client.get(
+        "/api/v1/dashboards/collections", params={"from": "2026-03-01", "to": "2026-02-01"}, headers=admin
+    )
+    assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "to"
+    garbled = await client.get("/api/v1/dashboards/collections", params={"from": "2026-02-30"}, headers=admin)
+    assert garbled.status_code == 422 and garbled.json()["errors"][0]["field"] == "from"
