@@ -38,6 +38,7 @@ from services.common.identity import Caller
 from services.common.timestamps import to_timestamp
 from services.common.uow import UnitOfWork
 from services.process.domain import engine
+from services.process.domain.operators import ON_BEHALF_OF_PARAM
 from services.process.domain.validation import ModelFile, ModelReport, validate_model
 from services.process.models import (
     HistoryRow,
@@ -472,11 +473,29 @@ async def _save(
             uow.record("process.task.escalated", row.id, _task_event(task_row))
 
     # Service calls leave after this commit, each exactly once per task.
+    deciders: dict[str, str] | None = None
     for call in engine.pending_service_calls(wf) if row.status == "running" else []:
         if await repo.job_for_task(row.id, call.task_id) is None:
             params = engine.plain(call.params)
             if step.completed_task is not None and step.actor_id != "system":
                 params[ON_BEHALF_OF] = {"user_id": step.actor_id, "role": step.actor_role}
+            named = str(params.pop(ON_BEHALF_OF_PARAM, "") or "").strip()
+            if named:
+                if deciders is None:
+                    deciders = await _deciders(repo, row.id, step)
+                if named not in deciders:
+                    _raise_incident(
+                        uow,
+                        row,
+                        node_id=call.node_id,
+                        kind="service",
+                        error=f"{ON_BEHALF_OF_PARAM} names {named!r}, who decided no task of this instance",
+                        attempts=[],
+                        job_id=None,
+                        now=now,
+                    )
+                    break
+                params[ON_BEHALF_OF] = {"user_id": named, "role": deciders[named]}
             repo.add(
                 ServiceJobRow(
                     id=new_id(),
@@ -504,6 +523,24 @@ async def _save(
     row.next_due_at = engine.next_due_at(wf) if row.status == "running" else None
     row.active_nodes = engine.active_nodes(wf)
     row.updated_at = now
+
+
+async def _deciders(repo: ProcessRepository, instance_id: str, step: Step) -> dict[str, str]:
+    """Who decided a task of the instance, with the role of their latest decision.
+
+    A model may make a call on behalf of one of them (``on_behalf_of``), e.g. to record each
+    ballot of a countersign after the vote; nobody else can be named, so a model cannot put an
+    opinion in the name of someone who never decided.
+    """
+    decided = sorted(
+        (t for t in await repo.tasks_of(instance_id) if t.status == "completed" and t.completed_by),
+        key=lambda t: as_utc(t.completed_at) if t.completed_at else as_utc(t.created_at),
+    )
+    roles = {str(t.completed_by): t.candidate_role for t in decided}
+    if step.completed_task is not None and step.actor_id != "system":
+        # The decision of this very step: the role the user acted in (as without on_behalf_of).
+        roles[step.actor_id] = step.actor_role
+    return roles
 
 
 async def _locked_instance(

@@ -33,7 +33,7 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
@@ -160,7 +160,25 @@ def build_specs(files: Sequence[tuple[str, bytes]], process_id: str) -> VersionS
             parser.add_bpmn_xml(root, filename=name)
     spec = parser.get_spec(process_id)
     subprocess_specs = parser.get_subprocess_specs(process_id)
+    for process_spec in (spec, *subprocess_specs.values()):
+        _connect_loop_instances(process_spec)
     return VersionSpecs(process_id=process_id, spec=spec, subprocess_specs=subprocess_specs)
+
+
+def _connect_loop_instances(process_spec: Any) -> None:
+    """Lets a multi-instance (or loop) task hear its instances complete, also after a restart.
+
+    SpiffWorkflow wires an instance's completion to its multi-instance task only when it creates
+    the instances, on the spec object of that moment (its own spec deserializer wires them
+    again). Granary loads a saved state onto the version's freshly parsed spec, so an instance
+    created before a restart would complete without ever being counted: the countersign would
+    wait forever. Wiring every loop task once here covers both; creating instances skips it then.
+    """
+    for task_spec in process_spec.task_specs.values():
+        if isinstance(task_spec, LoopTask):
+            instance_spec = process_spec.task_specs[task_spec.task_spec]
+            if not instance_spec.completed_event.is_connected(task_spec.merge_child):
+                instance_spec.completed_event.connect(task_spec.merge_child)
 
 
 # ---------------------------------------------------------------- state serialization

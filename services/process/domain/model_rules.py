@@ -19,7 +19,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 
 from services.process.domain import sandbox
 from services.process.domain.engine import MAX_NODE_ACTIVATIONS
-from services.process.domain.operators import CATALOGUE, OperatorSpec
+from services.process.domain.operators import CATALOGUE, COMMON_PARAMS, OperatorSpec
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -88,7 +88,7 @@ def _check_operator(
     for param in operator.iterfind("spiffworkflow:parameters/spiffworkflow:parameter", NS):
         given[str(param.get("id", ""))] = param
     for pname, param in given.items():
-        declared = spec.params.get(pname)
+        declared = spec.params.get(pname) or COMMON_PARAMS.get(pname)
         if declared is None:
             report(task_id, f"operator {name} has no parameter {pname!r}")
             continue

@@ -167,4 +167,15 @@ CATALOGUE: dict[str, OperatorSpec] = {
     ]
 }
 
+# Parameters every operator takes besides its own. ``on_behalf_of`` names the user whose
+# decision the call records (e.g. one ballot of a countersign); the engine accepts only a user
+# who decided a task of the same instance and passes the role they decided in. Without it a
+# call made right after a decision acts for that decision's user, any other call for nobody.
+ON_BEHALF_OF_PARAM = "on_behalf_of"
+COMMON_PARAMS: dict[str, Param] = {
+    ON_BEHALF_OF_PARAM: Param(
+        "str", required=False, description="user whose decision the call records; must have decided in this instance"
+    ),
+}
+
 KNOWN_TYPES = frozenset({"str", "int", "decimal", "bool", "datetime", "dict", "list"})

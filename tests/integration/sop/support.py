@@ -256,6 +256,19 @@ class World:
         return await self.instance(instance_id)
 
 
+async def restart_process(world: World, monkeypatch: Any) -> ServiceHost:
+    """Stops the process service and starts a new one on the same database, as after a crash or
+    a redeploy; the caller stops the returned host at the end of the test."""
+    from services.process.main import build
+
+    await world.process.stop()
+    host = ServiceHost("process", Settings(), grpc_port=0)
+    port = await host.start(build(host))
+    monkeypatch.setenv("GRANARY_PROCESS_ADDRESS", f"127.0.0.1:{port}")
+    world.process = host
+    return host
+
+
 async def build_world(start_service: Any) -> World:
     customer = await start_service("customer")
     credit = await start_service("credit")
