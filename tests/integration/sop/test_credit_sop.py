@@ -126,12 +126,18 @@ async def test_rating_a_skips_the_initial_review_and_the_committee_countersigns(
     assert timer.due_at.ToDatetime(UTC) > datetime.now(UTC) + timedelta(days=29)
     assert await world.app_status(big_app) == "disbursed"
     opinions = (await world.credit_rpc("GetApplication", world.system, application_id=big_app)).application.opinions
-    # The supervisor's and the president's approvals are on record before the committee's.
-    assert [(o.node, o.decision, o.actor_id, o.role) for o in opinions][:2] == [
+    # The supervisor's and the president's approvals are on record before the committee's; each
+    # member's ballot is an opinion of its own, then the committee's decision.
+    members = ["member1", "member2", "member3"]
+    assert [(o.node, o.decision, o.actor_id, o.role) for o in opinions] == [
         ("initial_review", "approve", world.staff["supervisor"].user_id, "supervisor"),
         ("president_approval", "approve", world.staff["president"].user_id, "president"),
+        *[
+            (f"committee_vote/{n}", "approve", world.staff[m].user_id, "committee_member")
+            for n, m in enumerate(members, start=1)
+        ],
+        ("committee_vote", "approve", world.staff["member3"].user_id, "committee_member"),
     ]
-    assert opinions[-1].node == "committee_vote" and opinions[-1].role == "committee_member"
 
 
 async def test_reject_tells_the_officer_and_return_goes_back_then_resubmission_re_enters_review(
