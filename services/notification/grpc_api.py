@@ -50,6 +50,20 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         row = await service.mark_read(uow=self._uow(), caller=require_caller(), notification_id=request.notification_id)
         return notification_pb2.MarkNotificationReadResponse(notification=notification_to_proto(row))
 
+    async def SendNotice(
+        self, request: notification_pb2.SendNoticeRequest, context: Context
+    ) -> notification_pb2.SendNoticeResponse:
+        row, created = await service.send_notice(
+            uow=self._uow(),
+            caller=require_caller(),
+            recipient_id=request.recipient_id,
+            title=request.title,
+            body=request.body,
+            reference=request.reference,
+            source=request.source,
+        )
+        return notification_pb2.SendNoticeResponse(notification=notification_to_proto(row), created=created)
+
     # -- rules
 
     async def CreateRule(

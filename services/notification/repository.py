@@ -52,6 +52,13 @@ class NotificationRepository:
     async def get(self, notification_id: str) -> NotificationRow | None:
         return await self._session.get(NotificationRow, notification_id)
 
+    async def by_source(self, source_event_id: str, recipient_id: str) -> NotificationRow | None:
+        return await self._session.scalar(
+            select(NotificationRow).where(
+                NotificationRow.source_event_id == source_event_id, NotificationRow.recipient_id == recipient_id
+            )
+        )
+
     async def unread_count(self, recipient_id: str) -> int:
         query = select(func.count()).select_from(NotificationRow).where(
             NotificationRow.recipient_id == recipient_id, NotificationRow.read_at.is_(None)

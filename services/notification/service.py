@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -174,6 +175,63 @@ async def list_notifications(
         last = rows[-1]
         next_token = encode_cursor([as_utc(last.created_at).isoformat(), last.id])
     return rows, next_token
+
+
+NOTICE_TITLE_MAX = 200
+NOTICE_BODY_MAX = 2000
+NOTICE_NAMESPACE = uuid.UUID("5b0f4a52-8d1e-4c55-9d3e-6a1b2c7d9e01")  # fixed: the same reference, the same id
+
+
+async def send_notice(
+    *,
+    uow: NotificationUnitOfWork,
+    caller: Caller,
+    recipient_id: str,
+    title: str,
+    body: str,
+    reference: str,
+    source: str = "",
+) -> tuple[NotificationRow, bool]:
+    """One in-app notice per reference; a repeated reference returns the first one."""
+    if caller.kind != "service":
+        raise PermissionDenied("only services send notices directly; staff notices come from rules")
+    problems = []
+    if not recipient_id.strip():
+        problems.append(("recipient_id", "is required"))
+    if not title.strip():
+        problems.append(("title", "is required"))
+    elif len(title) > NOTICE_TITLE_MAX:
+        problems.append(("title", f"must be at most {NOTICE_TITLE_MAX} characters"))
+    if len(body) > NOTICE_BODY_MAX:
+        problems.append(("body", f"must be at most {NOTICE_BODY_MAX} characters"))
+    if not reference.strip():
+        problems.append(("reference", "is required (it makes a repeated send harmless)"))
+    if problems:
+        raise _invalid(problems)
+    # The notices' uniqueness is (source event, recipient); a reference of any length maps to one id.
+    source_id = str(uuid.uuid5(NOTICE_NAMESPACE, reference))
+    async with uow:
+        row_id = new_id()
+        created = await uow.notifications.add_once(
+            {
+                "id": row_id,
+                "recipient_id": recipient_id.strip(),
+                "title": title.strip(),
+                "body": body,
+                "source_event_id": source_id,
+                "source_event_type": source.strip() or "notice",
+                "created_at": utcnow(),
+                "read_at": None,
+            }
+        )
+        row = await uow.notifications.by_source(source_id, recipient_id.strip())
+        assert row is not None
+        if created:
+            uow.audit(
+                "notification.sent", "notification", row.id, {"recipient_id": row.recipient_id, "reference": reference}
+            )
+            await uow.commit()
+    return row, created
 
 
 async def count_unread(*, uow: NotificationUnitOfWork, caller: Caller) -> int:

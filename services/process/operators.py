@@ -106,9 +106,19 @@ def grpc_operators(channels: ServiceChannels, address_of: Callable[[str], str]) 
         return _reply(await invoke(customer.GetParty, request, key))
 
     async def notify(params: dict[str, Any], key: str) -> Any:
-        # Notices reach people through process.task.* events; this operator only echoes, so a
-        # model can name a recipient explicitly without a call that could fail.
-        return {"recipient_id": str(params["recipient_id"]), "title": str(params["title"]), "queued": True}
+        # An in-app notice to the person the model names (e.g. the officer told why an
+        # application was rejected); the job's key makes a retried call one notice.
+        notification = stub("notification", "notification", "NotificationServiceStub")
+        request = message(
+            "notification",
+            "SendNoticeRequest",
+            recipient_id=str(params["recipient_id"]),
+            title=str(params["title"]),
+            body=str(params.get("body", "") or ""),
+            reference=key,
+            source="process.notice",
+        )
+        return _reply(await invoke(notification.SendNotice, request, key))
 
     # ---- operators of the credit SOP and the other business models (bpmn/)
 

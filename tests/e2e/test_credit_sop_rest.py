@@ -326,10 +326,38 @@ async def scenario(rest: Rest, stack: Stack) -> None:
     task = await rest.inbox_task("supervisor", rejected, "initial_review")
     await rest.decide("supervisor", task, "reject", comment="经营流水不足")
     await rest.until_status(rejected, "rejected")
-    opinions = (await rest.do("GET", f"/api/v1/applications/{rejected}", "officer"))["opinions"]
-    assert [(o["node"], o["decision"], o["comment"]) for o in opinions] == [
+    application = await rest.do("GET", f"/api/v1/applications/{rejected}", "officer")
+    assert [(o["node"], o["decision"], o["comment"]) for o in application["opinions"]] == [
         ("initial_review", "reject", "经营流水不足")
     ]
+    # The reason reaches the officer in the app; the applicant gets an SMS (held in quiet hours).
+    notices: list[dict[str, Any]] = []
+    texts: list[dict[str, Any]] = []
+    seen: dict[str, Any] = {}
+
+    async def told() -> bool:
+        nonlocal notices, texts
+        inbox = await rest.do("GET", "/api/v1/notifications", "officer", params={"limit": 200})
+        seen["inbox"] = inbox["items"]
+        notices = [n for n in inbox["items"] if rejected in n["title"]]
+        log = await rest.do(
+            "GET",
+            "/api/v1/messages",
+            "supervisor",
+            params={"template_code": "application.rejected.customer", "recipient_id": application["party_id"]},
+        )
+        seen["sms"] = log["items"]
+        texts = [m for m in log["items"] if m["channel"] == "sms"]
+        return bool(notices) and bool(texts)
+
+    try:
+        await eventually(told, timeout=60)
+    except BaseException:
+        print("officer's notifications:", seen.get("inbox"), "\nrejection SMS:", seen.get("sms"))
+        raise
+    assert [n["body"] for n in notices] == ["经营流水不足"]
+    [sms] = texts
+    assert sms["status"] in ("queued", "held", "sent") and sms["recipient_masked"].startswith("139")
 
     # A return and resubmission: the president returns it, the officer revises, review restarts.
     returned = await rest.apply(product["id"], "80000")

@@ -63,6 +63,68 @@ class Notification(_message.Message):
 Global___Notification: _TypeAlias = Notification  # noqa: Y015
 
 @_typing.final
+class SendNoticeRequest(_message.Message):
+    """An in-app notice to one member of staff that no rule produces, e.g. a process model telling
+    the officer why an application was rejected. Services only. The same reference gives the same
+    notice, however often it is sent.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECIPIENT_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    recipient_id: _builtins.str
+    title: _builtins.str
+    body: _builtins.str
+    reference: _builtins.str
+    """Stable key of what the notice is about (a process job's idempotency key)."""
+    source: _builtins.str
+    """Shown as the notice's source_event_type, e.g. process.notice."""
+    def __init__(
+        self,
+        *,
+        recipient_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        body: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "recipient_id", b"recipient_id", "reference", b"reference", "source", b"source", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendNoticeRequest: _TypeAlias = SendNoticeRequest  # noqa: Y015
+
+@_typing.final
+class SendNoticeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTIFICATION_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    """False when the reference had been sent before (the existing notice is returned)."""
+    @_builtins.property
+    def notification(self) -> Global___Notification: ...
+    def __init__(
+        self,
+        *,
+        notification: Global___Notification | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["notification", b"notification"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "notification", b"notification"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendNoticeResponse: _TypeAlias = SendNoticeResponse  # noqa: Y015
+
+@_typing.final
 class ListNotificationsRequest(_message.Message):
     """Lists the caller's in-app notices, newest first."""
 

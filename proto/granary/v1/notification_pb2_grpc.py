@@ -51,6 +51,11 @@ class NotificationServiceStub:
                 request_serializer=granary_dot_v1_dot_notification__pb2.MarkNotificationReadRequest.SerializeToString,
                 response_deserializer=granary_dot_v1_dot_notification__pb2.MarkNotificationReadResponse.FromString,
                 _registered_method=True)
+        self.SendNotice = channel.unary_unary(
+                '/granary.v1.NotificationService/SendNotice',
+                request_serializer=granary_dot_v1_dot_notification__pb2.SendNoticeRequest.SerializeToString,
+                response_deserializer=granary_dot_v1_dot_notification__pb2.SendNoticeResponse.FromString,
+                _registered_method=True)
         self.CreateRule = channel.unary_unary(
                 '/granary.v1.NotificationService/CreateRule',
                 request_serializer=granary_dot_v1_dot_notification__pb2.CreateRuleRequest.SerializeToString,
@@ -136,6 +141,12 @@ class NotificationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def MarkNotificationRead(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendNotice(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -236,6 +247,11 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.MarkNotificationRead,
                     request_deserializer=granary_dot_v1_dot_notification__pb2.MarkNotificationReadRequest.FromString,
                     response_serializer=granary_dot_v1_dot_notification__pb2.MarkNotificationReadResponse.SerializeToString,
+            ),
+            'SendNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendNotice,
+                    request_deserializer=granary_dot_v1_dot_notification__pb2.SendNoticeRequest.FromString,
+                    response_serializer=granary_dot_v1_dot_notification__pb2.SendNoticeResponse.SerializeToString,
             ),
             'CreateRule': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateRule,
@@ -386,6 +402,33 @@ class NotificationService:
             '/granary.v1.NotificationService/MarkNotificationRead',
             granary_dot_v1_dot_notification__pb2.MarkNotificationReadRequest.SerializeToString,
             granary_dot_v1_dot_notification__pb2.MarkNotificationReadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/granary.v1.NotificationService/SendNotice',
+            granary_dot_v1_dot_notification__pb2.SendNoticeRequest.SerializeToString,
+            granary_dot_v1_dot_notification__pb2.SendNoticeResponse.FromString,
             options,
             channel_credentials,
             insecure,

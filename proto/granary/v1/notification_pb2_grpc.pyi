@@ -38,6 +38,7 @@ class NotificationServiceStub:
     ListNotifications: _grpc.UnaryUnaryMultiCallable[_notification_pb2.ListNotificationsRequest, _notification_pb2.ListNotificationsResponse]
     CountUnreadNotifications: _grpc.UnaryUnaryMultiCallable[_notification_pb2.CountUnreadNotificationsRequest, _notification_pb2.CountUnreadNotificationsResponse]
     MarkNotificationRead: _grpc.UnaryUnaryMultiCallable[_notification_pb2.MarkNotificationReadRequest, _notification_pb2.MarkNotificationReadResponse]
+    SendNotice: _grpc.UnaryUnaryMultiCallable[_notification_pb2.SendNoticeRequest, _notification_pb2.SendNoticeResponse]
     CreateRule: _grpc.UnaryUnaryMultiCallable[_notification_pb2.CreateRuleRequest, _notification_pb2.CreateRuleResponse]
     UpdateRule: _grpc.UnaryUnaryMultiCallable[_notification_pb2.UpdateRuleRequest, _notification_pb2.UpdateRuleResponse]
     SetRuleEnabled: _grpc.UnaryUnaryMultiCallable[_notification_pb2.SetRuleEnabledRequest, _notification_pb2.SetRuleEnabledResponse]
@@ -62,6 +63,7 @@ class NotificationServiceAsyncStub(NotificationServiceStub):
     ListNotifications: _aio.UnaryUnaryMultiCallable[_notification_pb2.ListNotificationsRequest, _notification_pb2.ListNotificationsResponse]  # type: ignore[assignment]
     CountUnreadNotifications: _aio.UnaryUnaryMultiCallable[_notification_pb2.CountUnreadNotificationsRequest, _notification_pb2.CountUnreadNotificationsResponse]  # type: ignore[assignment]
     MarkNotificationRead: _aio.UnaryUnaryMultiCallable[_notification_pb2.MarkNotificationReadRequest, _notification_pb2.MarkNotificationReadResponse]  # type: ignore[assignment]
+    SendNotice: _aio.UnaryUnaryMultiCallable[_notification_pb2.SendNoticeRequest, _notification_pb2.SendNoticeResponse]  # type: ignore[assignment]
     CreateRule: _aio.UnaryUnaryMultiCallable[_notification_pb2.CreateRuleRequest, _notification_pb2.CreateRuleResponse]  # type: ignore[assignment]
     UpdateRule: _aio.UnaryUnaryMultiCallable[_notification_pb2.UpdateRuleRequest, _notification_pb2.UpdateRuleResponse]  # type: ignore[assignment]
     SetRuleEnabled: _aio.UnaryUnaryMultiCallable[_notification_pb2.SetRuleEnabledRequest, _notification_pb2.SetRuleEnabledResponse]  # type: ignore[assignment]
@@ -101,6 +103,13 @@ class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _notification_pb2.MarkNotificationReadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_notification_pb2.MarkNotificationReadResponse, _abc.Awaitable[_notification_pb2.MarkNotificationReadResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SendNotice(
+        self,
+        request: _notification_pb2.SendNoticeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.SendNoticeResponse, _abc.Awaitable[_notification_pb2.SendNoticeResponse]]: ...
 
     @_abc_1.abstractmethod
     def CreateRule(

@@ -273,6 +273,7 @@ async def build_world(start_service: Any) -> World:
     customer = await start_service("customer")
     credit = await start_service("credit")
     fieldtask = await start_service("fieldtask")
+    await start_service("notification")  # the model's notices (e.g. a rejection's reason to the officer)
     process = await start_service("process")
     signer = TokenSigner(customer.settings.platform.require_jwt_secret())
     channels = ServiceChannels(default_timeout=20, fallback_caller=ServiceIdentity(signer, "sop-test"))

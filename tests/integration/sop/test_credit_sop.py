@@ -6,10 +6,13 @@ contracted, disbursed and get their post-loan check task; a reject; a return and
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from granary.v1 import notification_pb2, notification_pb2_grpc
 
+from services.common.grpc_client import call
 from tests.integration.sop.support import World, build_world, model_file
 from tests.support import eventually
 
@@ -156,7 +159,17 @@ async def test_reject_tells_the_officer_and_return_goes_back_then_resubmission_r
     await eventually(ended, timeout=30)
     assert await world.app_status(rejected_app) == "rejected"
     variables = await world.variables(rejected)
-    assert variables["officer_notice"]["recipient_id"] == world.staff["officer"].user_id
+    # The officer reads the reason in the app.
+    officer = world.staff["officer"]
+    inbox = world.channels.stub(
+        os.environ["GRANARY_NOTIFICATION_ADDRESS"], notification_pb2_grpc.NotificationServiceStub
+    )
+    listed = await call(inbox.ListNotifications, notification_pb2.ListNotificationsRequest(), caller=officer)
+    notices = listed.notifications
+    assert [(n.title, n.body) for n in notices if n.source_event_type == "process.notice"] == [
+        (f"贷款申请未通过 · {rejected_app}", "经营流水不足")
+    ]
+    assert variables["officer_notice"]["notification"]["recipient_id"] == officer.user_id
     assert variables["rejected"]["status"] == "rejected"
     application = (await world.credit_rpc("GetApplication", world.system, application_id=rejected_app)).application
     assert [(o.node, o.decision, o.comment, o.actor_id, o.role) for o in application.opinions] == [
