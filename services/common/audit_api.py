@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-import grpc
 from granary.v1 import audit_pb2, audit_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.audit import list_entries, verify_chain
 from services.common.errors import PermissionDenied
+from services.common.grpc_server import ServicerContext
 from services.common.identity import require_caller
 from services.common.pagination import decode_cursor, encode_cursor, page_size
 from services.common.timestamps import to_timestamp
@@ -27,7 +27,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self._engine = engine
 
     async def ListAuditEntries(
-        self, request: audit_pb2.ListAuditEntriesRequest, context: grpc.aio.ServicerContext
+        self, request: audit_pb2.ListAuditEntriesRequest, context: ServicerContext
     ) -> audit_pb2.ListAuditEntriesResponse:
         _require_reader()
         limit = page_size(request.page_size)
@@ -65,7 +65,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         )
 
     async def VerifyAuditChain(
-        self, request: audit_pb2.VerifyAuditChainRequest, context: grpc.aio.ServicerContext
+        self, request: audit_pb2.VerifyAuditChainRequest, context: ServicerContext
     ) -> audit_pb2.VerifyAuditChainResponse:
         _require_reader()
         report = await verify_chain(self._engine)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -19,6 +19,10 @@ from services.common.errors import DomainError, Unauthenticated
 from services.common.grpc_errors import to_status
 from services.common.idempotency import IdempotencyStore
 from services.common.identity import METADATA_KEY, Caller, TokenSigner, acting_as
+
+# The one name every servicer types its ``context`` parameter with.
+ServicerContext: TypeAlias = grpc.aio.ServicerContext  # type: ignore[type-arg]
+
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TypeAlias
 
-import grpc
 from granary.v1 import credit_pb2, credit_pb2_grpc
 
+from services.common.grpc_server import ServicerContext
 from services.common.identity import require_caller
 from services.common.timestamps import to_timestamp
 from services.credit import service
@@ -32,7 +31,6 @@ from services.credit.models import (
 )
 
 # grpc ships no type stubs: the context is typed as an explicit alias.
-Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
@@ -43,7 +41,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
     # ------------------------------------------------------------------ products
 
     async def CreateProduct(
-        self, request: credit_pb2.CreateProductRequest, context: Context
+        self, request: credit_pb2.CreateProductRequest, context: ServicerContext
     ) -> credit_pb2.CreateProductResponse:
         has_rounding = bool(request.rounding_scale or request.rounding_mode)
         product = await service.create_product(
@@ -77,13 +75,13 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.CreateProductResponse(product=product_to_proto(product))
 
     async def GetProduct(
-        self, request: credit_pb2.GetProductRequest, context: Context
+        self, request: credit_pb2.GetProductRequest, context: ServicerContext
     ) -> credit_pb2.GetProductResponse:
         product = await service.get_product(uow=self._uow(), caller=require_caller(), product_id=request.product_id)
         return credit_pb2.GetProductResponse(product=product_to_proto(product))
 
     async def ListProducts(
-        self, request: credit_pb2.ListProductsRequest, context: Context
+        self, request: credit_pb2.ListProductsRequest, context: ServicerContext
     ) -> credit_pb2.ListProductsResponse:
         rows = await service.list_products(
             uow=self._uow(), caller=require_caller(), all_versions=request.all_versions, code=request.code
@@ -91,7 +89,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.ListProductsResponse(products=[product_to_proto(p) for p in rows])
 
     async def QuoteSchedule(
-        self, request: credit_pb2.QuoteScheduleRequest, context: Context
+        self, request: credit_pb2.QuoteScheduleRequest, context: ServicerContext
     ) -> credit_pb2.QuoteScheduleResponse:
         schedule = await service.quote_schedule(
             uow=self._uow(),
@@ -110,7 +108,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
     # ------------------------------------------------------------------ applications
 
     async def SubmitApplication(
-        self, request: credit_pb2.SubmitApplicationRequest, context: Context
+        self, request: credit_pb2.SubmitApplicationRequest, context: ServicerContext
     ) -> credit_pb2.SubmitApplicationResponse:
         view, replayed = await service.submit_application(
             uow=self._uow(),
@@ -135,7 +133,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.SubmitApplicationResponse(application=application_to_proto(view), replayed=replayed)
 
     async def GetApplication(
-        self, request: credit_pb2.GetApplicationRequest, context: Context
+        self, request: credit_pb2.GetApplicationRequest, context: ServicerContext
     ) -> credit_pb2.GetApplicationResponse:
         view = await service.get_application(
             uow=self._uow(), caller=require_caller(), application_id=request.application_id
@@ -143,7 +141,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.GetApplicationResponse(application=application_to_proto(view))
 
     async def ListApplications(
-        self, request: credit_pb2.ListApplicationsRequest, context: Context
+        self, request: credit_pb2.ListApplicationsRequest, context: ServicerContext
     ) -> credit_pb2.ListApplicationsResponse:
         rows, token = await service.list_applications(
             uow=self._uow(),
@@ -158,7 +156,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         )
 
     async def TransitionApplication(
-        self, request: credit_pb2.TransitionApplicationRequest, context: Context
+        self, request: credit_pb2.TransitionApplicationRequest, context: ServicerContext
     ) -> credit_pb2.TransitionApplicationResponse:
         view = await service.transition_application(
             uow=self._uow(),
@@ -173,7 +171,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.TransitionApplicationResponse(application=application_to_proto(view))
 
     async def AddApprovalOpinion(
-        self, request: credit_pb2.AddApprovalOpinionRequest, context: Context
+        self, request: credit_pb2.AddApprovalOpinionRequest, context: ServicerContext
     ) -> credit_pb2.AddApprovalOpinionResponse:
         opinion = await service.add_approval_opinion(
             uow=self._uow(),
@@ -188,7 +186,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.AddApprovalOpinionResponse(opinion=opinion_to_proto(opinion))
 
     async def GetPartyExposure(
-        self, request: credit_pb2.GetPartyExposureRequest, context: Context
+        self, request: credit_pb2.GetPartyExposureRequest, context: ServicerContext
     ) -> credit_pb2.GetPartyExposureResponse:
         exposure = await service.get_party_exposure(
             uow=self._uow(),
@@ -207,7 +205,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
     # ------------------------------------------------------------------ lines and campaigns
 
     async def CreateCreditLine(
-        self, request: credit_pb2.CreateCreditLineRequest, context: Context
+        self, request: credit_pb2.CreateCreditLineRequest, context: ServicerContext
     ) -> credit_pb2.CreateCreditLineResponse:
         line = await service.create_credit_line(
             uow=self._uow(),
@@ -225,7 +223,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.CreateCreditLineResponse(credit_line=line_to_proto(line))
 
     async def GetCreditLine(
-        self, request: credit_pb2.GetCreditLineRequest, context: Context
+        self, request: credit_pb2.GetCreditLineRequest, context: ServicerContext
     ) -> credit_pb2.GetCreditLineResponse:
         line = await service.get_credit_line(
             uow=self._uow(), caller=require_caller(), credit_line_id=request.credit_line_id
@@ -233,7 +231,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.GetCreditLineResponse(credit_line=line_to_proto(line))
 
     async def ListCreditLines(
-        self, request: credit_pb2.ListCreditLinesRequest, context: Context
+        self, request: credit_pb2.ListCreditLinesRequest, context: ServicerContext
     ) -> credit_pb2.ListCreditLinesResponse:
         rows, token = await service.list_credit_lines(
             uow=self._uow(),
@@ -247,7 +245,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.ListCreditLinesResponse(credit_lines=[line_to_proto(r) for r in rows], next_page_token=token)
 
     async def CreateVillageCampaign(
-        self, request: credit_pb2.CreateVillageCampaignRequest, context: Context
+        self, request: credit_pb2.CreateVillageCampaignRequest, context: ServicerContext
     ) -> credit_pb2.CreateVillageCampaignResponse:
         campaign, households = await service.create_village_campaign(
             uow=self._uow(),
@@ -268,7 +266,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.CreateVillageCampaignResponse(campaign=campaign_to_proto(campaign, households))
 
     async def GetVillageCampaign(
-        self, request: credit_pb2.GetVillageCampaignRequest, context: Context
+        self, request: credit_pb2.GetVillageCampaignRequest, context: ServicerContext
     ) -> credit_pb2.GetVillageCampaignResponse:
         campaign, households = await service.get_village_campaign(
             uow=self._uow(), caller=require_caller(), campaign_id=request.campaign_id
@@ -276,7 +274,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.GetVillageCampaignResponse(campaign=campaign_to_proto(campaign, households))
 
     async def ApproveVillageCampaign(
-        self, request: credit_pb2.ApproveVillageCampaignRequest, context: Context
+        self, request: credit_pb2.ApproveVillageCampaignRequest, context: ServicerContext
     ) -> credit_pb2.ApproveVillageCampaignResponse:
         campaign, households = await service.approve_village_campaign(
             uow=self._uow(), caller=require_caller(), campaign_id=request.campaign_id, comment=request.comment
@@ -286,7 +284,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
     # ------------------------------------------------------------------ contracts
 
     async def CreateContractTemplate(
-        self, request: credit_pb2.CreateContractTemplateRequest, context: Context
+        self, request: credit_pb2.CreateContractTemplateRequest, context: ServicerContext
     ) -> credit_pb2.CreateContractTemplateResponse:
         row = await service.create_contract_template(
             uow=self._uow(), caller=require_caller(), code=request.code, body=request.body
@@ -294,7 +292,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.CreateContractTemplateResponse(template=template_to_proto(row))
 
     async def GenerateContract(
-        self, request: credit_pb2.GenerateContractRequest, context: Context
+        self, request: credit_pb2.GenerateContractRequest, context: ServicerContext
     ) -> credit_pb2.GenerateContractResponse:
         row = await service.generate_contract(
             uow=self._uow(),
@@ -305,13 +303,13 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.GenerateContractResponse(contract=contract_to_proto(row))
 
     async def GetContract(
-        self, request: credit_pb2.GetContractRequest, context: Context
+        self, request: credit_pb2.GetContractRequest, context: ServicerContext
     ) -> credit_pb2.GetContractResponse:
         row = await service.get_contract(uow=self._uow(), caller=require_caller(), contract_id=request.contract_id)
         return credit_pb2.GetContractResponse(contract=contract_to_proto(row))
 
     async def SignContract(
-        self, request: credit_pb2.SignContractRequest, context: Context
+        self, request: credit_pb2.SignContractRequest, context: ServicerContext
     ) -> credit_pb2.SignContractResponse:
         row = await service.sign_contract(
             uow=self._uow(),
@@ -326,7 +324,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
     # ------------------------------------------------------------------ loans
 
     async def DisburseLoan(
-        self, request: credit_pb2.DisburseLoanRequest, context: Context
+        self, request: credit_pb2.DisburseLoanRequest, context: ServicerContext
     ) -> credit_pb2.DisburseLoanResponse:
         view = await service.disburse_loan(
             uow=self._uow(),
@@ -338,11 +336,13 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         )
         return credit_pb2.DisburseLoanResponse(loan=loan_to_proto(view.loan, view.installments))
 
-    async def GetLoan(self, request: credit_pb2.GetLoanRequest, context: Context) -> credit_pb2.GetLoanResponse:
+    async def GetLoan(self, request: credit_pb2.GetLoanRequest, context: ServicerContext) -> credit_pb2.GetLoanResponse:
         view = await service.get_loan(uow=self._uow(), caller=require_caller(), loan_id=request.loan_id)
         return credit_pb2.GetLoanResponse(loan=loan_to_proto(view.loan, view.installments))
 
-    async def ListLoans(self, request: credit_pb2.ListLoansRequest, context: Context) -> credit_pb2.ListLoansResponse:
+    async def ListLoans(
+        self, request: credit_pb2.ListLoansRequest, context: ServicerContext
+    ) -> credit_pb2.ListLoansResponse:
         rows, token = await service.list_loans(
             uow=self._uow(),
             caller=require_caller(),
@@ -360,7 +360,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.ListLoansResponse(loans=[loan_to_proto(r, []) for r in rows], next_page_token=token)
 
     async def PostRepayment(
-        self, request: credit_pb2.PostRepaymentRequest, context: Context
+        self, request: credit_pb2.PostRepaymentRequest, context: ServicerContext
     ) -> credit_pb2.PostRepaymentResponse:
         repayment, view, replayed = await service.post_repayment(
             uow=self._uow(),
@@ -376,7 +376,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         )
 
     async def ReverseRepayment(
-        self, request: credit_pb2.ReverseRepaymentRequest, context: Context
+        self, request: credit_pb2.ReverseRepaymentRequest, context: ServicerContext
     ) -> credit_pb2.ReverseRepaymentResponse:
         repayment, view = await service.reverse_repayment(
             uow=self._uow(),
@@ -390,13 +390,13 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         )
 
     async def ListRepayments(
-        self, request: credit_pb2.ListRepaymentsRequest, context: Context
+        self, request: credit_pb2.ListRepaymentsRequest, context: ServicerContext
     ) -> credit_pb2.ListRepaymentsResponse:
         rows = await service.list_repayments(uow=self._uow(), caller=require_caller(), loan_id=request.loan_id)
         return credit_pb2.ListRepaymentsResponse(repayments=[repayment_to_proto(r) for r in rows])
 
     async def RequestClassOverride(
-        self, request: credit_pb2.RequestClassOverrideRequest, context: Context
+        self, request: credit_pb2.RequestClassOverrideRequest, context: ServicerContext
     ) -> credit_pb2.RequestClassOverrideResponse:
         view = await service.request_class_override(
             uow=self._uow(),
@@ -408,7 +408,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.RequestClassOverrideResponse(loan=loan_to_proto(view.loan, view.installments))
 
     async def ApproveClassOverride(
-        self, request: credit_pb2.ApproveClassOverrideRequest, context: Context
+        self, request: credit_pb2.ApproveClassOverrideRequest, context: ServicerContext
     ) -> credit_pb2.ApproveClassOverrideResponse:
         view = await service.approve_class_override(
             uow=self._uow(),
@@ -420,7 +420,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.ApproveClassOverrideResponse(loan=loan_to_proto(view.loan, view.installments))
 
     async def SetBusinessDate(
-        self, request: credit_pb2.SetBusinessDateRequest, context: Context
+        self, request: credit_pb2.SetBusinessDateRequest, context: ServicerContext
     ) -> credit_pb2.SetBusinessDateResponse:
         value = await service.set_business_date(
             uow=self._uow(), caller=require_caller(), business_date=request.business_date
@@ -428,13 +428,13 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return credit_pb2.SetBusinessDateResponse(business_date=value.isoformat())
 
     async def GetBusinessDate(
-        self, request: credit_pb2.GetBusinessDateRequest, context: Context
+        self, request: credit_pb2.GetBusinessDateRequest, context: ServicerContext
     ) -> credit_pb2.GetBusinessDateResponse:
         value = await service.get_business_date(uow=self._uow(), caller=require_caller())
         return credit_pb2.GetBusinessDateResponse(business_date=value.isoformat())
 
     async def RunCloseOfBusiness(
-        self, request: credit_pb2.RunCloseOfBusinessRequest, context: Context
+        self, request: credit_pb2.RunCloseOfBusinessRequest, context: ServicerContext
     ) -> credit_pb2.RunCloseOfBusinessResponse:
         result = await service.run_close_of_business(
             uow_factory=self._uow,
@@ -454,7 +454,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
     # ------------------------------------------------------------------ portfolio
 
     async def GetPortfolioSummary(
-        self, request: credit_pb2.GetPortfolioSummaryRequest, context: Context
+        self, request: credit_pb2.GetPortfolioSummaryRequest, context: ServicerContext
     ) -> credit_pb2.GetPortfolioSummaryResponse:
         summary = await service.get_portfolio_summary(
             uow=self._uow(),
@@ -467,7 +467,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
         return portfolio_to_proto(summary)
 
     async def GetCollectionSummary(
-        self, request: credit_pb2.GetCollectionSummaryRequest, context: Context
+        self, request: credit_pb2.GetCollectionSummaryRequest, context: ServicerContext
     ) -> credit_pb2.GetCollectionSummaryResponse:
         summary = await service.get_collection_summary(
             uow=self._uow(),

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeAlias
 
-import grpc
 from granary.v1 import customer_pb2, customer_pb2_grpc
 
 from services.common.crypto import FieldCipher
 from services.common.errors import InvalidArgument
+from services.common.grpc_server import ServicerContext
 from services.common.identity import require_caller
 from services.common.timestamps import from_timestamp, to_timestamp
 from services.customer import service
@@ -24,8 +23,6 @@ from services.customer.models import (
     PartyChangeRow,
     RelationRow,
 )
-
-Ctx: TypeAlias = grpc.aio.ServicerContext  # type: ignore[type-arg]
 
 
 class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
@@ -45,7 +42,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
     # ------------------------------------------------------------------ parties
 
     async def CreateParty(
-        self, request: customer_pb2.CreatePartyRequest, context: Ctx
+        self, request: customer_pb2.CreatePartyRequest, context: ServicerContext
     ) -> customer_pb2.CreatePartyResponse:
         kind = service.KIND_FROM_PROTO.get(request.kind)
         if kind is None:
@@ -72,7 +69,9 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         )
         return customer_pb2.CreatePartyResponse(party=party_to_proto(party))
 
-    async def GetParty(self, request: customer_pb2.GetPartyRequest, context: Ctx) -> customer_pb2.GetPartyResponse:
+    async def GetParty(
+        self, request: customer_pb2.GetPartyRequest, context: ServicerContext
+    ) -> customer_pb2.GetPartyResponse:
         party = await service.get_party(
             uow=self._uow(),
             caller=require_caller(),
@@ -83,7 +82,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.GetPartyResponse(party=party_to_proto(party))
 
     async def SearchParties(
-        self, request: customer_pb2.SearchPartiesRequest, context: Ctx
+        self, request: customer_pb2.SearchPartiesRequest, context: ServicerContext
     ) -> customer_pb2.SearchPartiesResponse:
         parties, token = await service.search_parties(
             uow=self._uow(),
@@ -106,7 +105,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.SearchPartiesResponse(parties=[party_to_proto(p) for p in parties], next_page_token=token)
 
     async def UpdateParty(
-        self, request: customer_pb2.UpdatePartyRequest, context: Ctx
+        self, request: customer_pb2.UpdatePartyRequest, context: ServicerContext
     ) -> customer_pb2.UpdatePartyResponse:
         party = await service.update_party(
             uow=self._uow(),
@@ -123,7 +122,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.UpdatePartyResponse(party=party_to_proto(party))
 
     async def SetPartyTags(
-        self, request: customer_pb2.SetPartyTagsRequest, context: Ctx
+        self, request: customer_pb2.SetPartyTagsRequest, context: ServicerContext
     ) -> customer_pb2.SetPartyTagsResponse:
         party = await service.set_party_tags(
             uow=self._uow(), caller=require_caller(), party_id=request.party_id, tags=list(request.tags)
@@ -131,7 +130,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.SetPartyTagsResponse(party=party_to_proto(party))
 
     async def ChangePartyStage(
-        self, request: customer_pb2.ChangePartyStageRequest, context: Ctx
+        self, request: customer_pb2.ChangePartyStageRequest, context: ServicerContext
     ) -> customer_pb2.ChangePartyStageResponse:
         party = await service.change_party_stage(
             uow=self._uow(),
@@ -143,7 +142,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.ChangePartyStageResponse(party=party_to_proto(party))
 
     async def RecomputePartyTiers(
-        self, request: customer_pb2.RecomputePartyTiersRequest, context: Ctx
+        self, request: customer_pb2.RecomputePartyTiersRequest, context: ServicerContext
     ) -> customer_pb2.RecomputePartyTiersResponse:
         party, changed = await service.recompute_party_tiers(
             uow=self._uow(), caller=require_caller(), rules=self._tier_rules, party_id=request.party_id
@@ -151,7 +150,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.RecomputePartyTiersResponse(party=party_to_proto(party), changed=changed)
 
     async def MergeParties(
-        self, request: customer_pb2.MergePartiesRequest, context: Ctx
+        self, request: customer_pb2.MergePartiesRequest, context: ServicerContext
     ) -> customer_pb2.MergePartiesResponse:
         survivor, duplicate, moved = await service.merge_parties(
             uow=self._uow(),
@@ -167,7 +166,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         )
 
     async def RequestPartyChange(
-        self, request: customer_pb2.RequestPartyChangeRequest, context: Ctx
+        self, request: customer_pb2.RequestPartyChangeRequest, context: ServicerContext
     ) -> customer_pb2.RequestPartyChangeResponse:
         change = await service.request_party_change(
             uow=self._uow(),
@@ -181,7 +180,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.RequestPartyChangeResponse(change=change_to_proto(change))
 
     async def ApplyPartyChange(
-        self, request: customer_pb2.ApplyPartyChangeRequest, context: Ctx
+        self, request: customer_pb2.ApplyPartyChangeRequest, context: ServicerContext
     ) -> customer_pb2.ApplyPartyChangeResponse:
         change, party = await service.apply_party_change(
             uow=self._uow(),
@@ -194,13 +193,13 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.ApplyPartyChangeResponse(change=change_to_proto(change), party=party_to_proto(party))
 
     async def ListPartyChanges(
-        self, request: customer_pb2.ListPartyChangesRequest, context: Ctx
+        self, request: customer_pb2.ListPartyChangesRequest, context: ServicerContext
     ) -> customer_pb2.ListPartyChangesResponse:
         changes = await service.list_party_changes(uow=self._uow(), caller=require_caller(), party_id=request.party_id)
         return customer_pb2.ListPartyChangesResponse(changes=[change_to_proto(c) for c in changes])
 
     async def GetPartyContact(
-        self, request: customer_pb2.GetPartyContactRequest, context: Ctx
+        self, request: customer_pb2.GetPartyContactRequest, context: ServicerContext
     ) -> customer_pb2.GetPartyContactResponse:
         record = await service.get_party_contact(
             uow=self._uow(), cipher=self._cipher, caller=require_caller(), party_id=request.party_id
@@ -214,7 +213,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         )
 
     async def GetPartyView(
-        self, request: customer_pb2.GetPartyViewRequest, context: Ctx
+        self, request: customer_pb2.GetPartyViewRequest, context: ServicerContext
     ) -> customer_pb2.GetPartyViewResponse:
         if self._sources is None:
             raise RuntimeError("the customer service was built without view sources")
@@ -249,7 +248,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return reply
 
     async def GetPartyLocation(
-        self, request: customer_pb2.GetPartyLocationRequest, context: Ctx
+        self, request: customer_pb2.GetPartyLocationRequest, context: ServicerContext
     ) -> customer_pb2.GetPartyLocationResponse:
         found = await service.get_party_location(uow=self._uow(), caller=require_caller(), party_id=request.party_id)
         return customer_pb2.GetPartyLocationResponse(
@@ -261,7 +260,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         )
 
     async def ListBirthdayParties(
-        self, request: customer_pb2.ListBirthdayPartiesRequest, context: Ctx
+        self, request: customer_pb2.ListBirthdayPartiesRequest, context: ServicerContext
     ) -> customer_pb2.ListBirthdayPartiesResponse:
         rows, token = await service.list_birthday_parties(
             uow=self._uow(),
@@ -284,7 +283,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
     # ------------------------------------------------------------------ relations, households, finances
 
     async def AddRelation(
-        self, request: customer_pb2.AddRelationRequest, context: Ctx
+        self, request: customer_pb2.AddRelationRequest, context: ServicerContext
     ) -> customer_pb2.AddRelationResponse:
         relation, name = await service.add_relation(
             uow=self._uow(),
@@ -299,7 +298,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.AddRelationResponse(relation=relation_to_proto(relation, name))
 
     async def CreateHousehold(
-        self, request: customer_pb2.CreateHouseholdRequest, context: Ctx
+        self, request: customer_pb2.CreateHouseholdRequest, context: ServicerContext
     ) -> customer_pb2.CreateHouseholdResponse:
         household = await service.create_household(
             uow=self._uow(),
@@ -315,7 +314,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.CreateHouseholdResponse(household=household_to_proto(household))
 
     async def AddHouseholdMember(
-        self, request: customer_pb2.AddHouseholdMemberRequest, context: Ctx
+        self, request: customer_pb2.AddHouseholdMemberRequest, context: ServicerContext
     ) -> customer_pb2.AddHouseholdMemberResponse:
         household = await service.add_household_member(
             uow=self._uow(),
@@ -328,7 +327,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.AddHouseholdMemberResponse(household=household_to_proto(household))
 
     async def GetHousehold(
-        self, request: customer_pb2.GetHouseholdRequest, context: Ctx
+        self, request: customer_pb2.GetHouseholdRequest, context: ServicerContext
     ) -> customer_pb2.GetHouseholdResponse:
         household = await service.get_household(
             uow=self._uow(), caller=require_caller(), household_id=request.household_id
@@ -336,7 +335,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.GetHouseholdResponse(household=household_to_proto(household))
 
     async def AddFinancialItem(
-        self, request: customer_pb2.AddFinancialItemRequest, context: Ctx
+        self, request: customer_pb2.AddFinancialItemRequest, context: ServicerContext
     ) -> customer_pb2.AddFinancialItemResponse:
         item = await service.add_financial_item(
             uow=self._uow(),
@@ -352,7 +351,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.AddFinancialItemResponse(item=financial_to_proto(item))
 
     async def RecordConsent(
-        self, request: customer_pb2.RecordConsentRequest, context: Ctx
+        self, request: customer_pb2.RecordConsentRequest, context: ServicerContext
     ) -> customer_pb2.RecordConsentResponse:
         consent = await service.record_consent(
             uow=self._uow(),
@@ -367,13 +366,13 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.RecordConsentResponse(consent=consent_to_proto(consent))
 
     async def RevokeConsent(
-        self, request: customer_pb2.RevokeConsentRequest, context: Ctx
+        self, request: customer_pb2.RevokeConsentRequest, context: ServicerContext
     ) -> customer_pb2.RevokeConsentResponse:
         consent = await service.revoke_consent(uow=self._uow(), caller=require_caller(), consent_id=request.consent_id)
         return customer_pb2.RevokeConsentResponse(consent=consent_to_proto(consent))
 
     async def CheckConsent(
-        self, request: customer_pb2.CheckConsentRequest, context: Ctx
+        self, request: customer_pb2.CheckConsentRequest, context: ServicerContext
     ) -> customer_pb2.CheckConsentResponse:
         consent = await service.check_consent(
             uow=self._uow(), caller=require_caller(), party_id=request.party_id, purpose=request.purpose
@@ -381,7 +380,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.CheckConsentResponse(granted=consent is not None, consent_id=consent.id if consent else "")
 
     async def RecordCreditReport(
-        self, request: customer_pb2.RecordCreditReportRequest, context: Ctx
+        self, request: customer_pb2.RecordCreditReportRequest, context: ServicerContext
     ) -> customer_pb2.RecordCreditReportResponse:
         report = await service.record_credit_report(
             uow=self._uow(),
@@ -398,7 +397,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.RecordCreditReportResponse(report_id=report.id)
 
     async def RecordInteraction(
-        self, request: customer_pb2.RecordInteractionRequest, context: Ctx
+        self, request: customer_pb2.RecordInteractionRequest, context: ServicerContext
     ) -> customer_pb2.RecordInteractionResponse:
         row = await service.record_interaction(
             uow=self._uow(),
@@ -416,7 +415,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
     # ------------------------------------------------------------------ leads
 
     async def CreateLead(
-        self, request: customer_pb2.CreateLeadRequest, context: Ctx
+        self, request: customer_pb2.CreateLeadRequest, context: ServicerContext
     ) -> customer_pb2.CreateLeadResponse:
         lead = await service.create_lead(
             uow=self._uow(),
@@ -432,7 +431,9 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         )
         return customer_pb2.CreateLeadResponse(lead=lead_to_proto(lead))
 
-    async def ListLeads(self, request: customer_pb2.ListLeadsRequest, context: Ctx) -> customer_pb2.ListLeadsResponse:
+    async def ListLeads(
+        self, request: customer_pb2.ListLeadsRequest, context: ServicerContext
+    ) -> customer_pb2.ListLeadsResponse:
         leads, token = await service.list_leads(
             uow=self._uow(),
             caller=require_caller(),
@@ -444,7 +445,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.ListLeadsResponse(leads=[lead_to_proto(lead) for lead in leads], next_page_token=token)
 
     async def UpdateLead(
-        self, request: customer_pb2.UpdateLeadRequest, context: Ctx
+        self, request: customer_pb2.UpdateLeadRequest, context: ServicerContext
     ) -> customer_pb2.UpdateLeadResponse:
         lead = await service.update_lead(
             uow=self._uow(),
@@ -459,7 +460,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.UpdateLeadResponse(lead=lead_to_proto(lead))
 
     async def GetLeadFunnel(
-        self, request: customer_pb2.GetLeadFunnelRequest, context: Ctx
+        self, request: customer_pb2.GetLeadFunnelRequest, context: ServicerContext
     ) -> customer_pb2.GetLeadFunnelResponse:
         leads, parties = await service.get_lead_funnel(
             uow=self._uow(),
@@ -476,7 +477,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
     # ------------------------------------------------------------------ import
 
     async def ImportParties(
-        self, request: customer_pb2.ImportPartiesRequest, context: Ctx
+        self, request: customer_pb2.ImportPartiesRequest, context: ServicerContext
     ) -> customer_pb2.ImportPartiesResponse:
         outcome = await service.import_parties(
             uow=self._uow(),
@@ -503,7 +504,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
     # ------------------------------------------------------------------ org directory
 
     async def CreateBranch(
-        self, request: customer_pb2.CreateBranchRequest, context: Ctx
+        self, request: customer_pb2.CreateBranchRequest, context: ServicerContext
     ) -> customer_pb2.CreateBranchResponse:
         branch = await service.create_branch(
             uow=self._uow(),
@@ -515,13 +516,13 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.CreateBranchResponse(branch=branch_to_proto(branch))
 
     async def ListBranches(
-        self, request: customer_pb2.ListBranchesRequest, context: Ctx
+        self, request: customer_pb2.ListBranchesRequest, context: ServicerContext
     ) -> customer_pb2.ListBranchesResponse:
         branches = await service.list_branches(uow=self._uow(), caller=require_caller())
         return customer_pb2.ListBranchesResponse(branches=[branch_to_proto(b, depth) for b, depth in branches])
 
     async def CreateStaff(
-        self, request: customer_pb2.CreateStaffRequest, context: Ctx
+        self, request: customer_pb2.CreateStaffRequest, context: ServicerContext
     ) -> customer_pb2.CreateStaffResponse:
         staff = await service.create_staff(
             uow=self._uow(),
@@ -538,18 +539,22 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.CreateStaffResponse(staff=staff_to_proto(staff))
 
     async def AuthenticateStaff(
-        self, request: customer_pb2.AuthenticateStaffRequest, context: Ctx
+        self, request: customer_pb2.AuthenticateStaffRequest, context: ServicerContext
     ) -> customer_pb2.AuthenticateStaffResponse:
         staff = await service.authenticate_staff(
             uow=self._uow(), caller=require_caller(), username=request.username, password=request.password
         )
         return customer_pb2.AuthenticateStaffResponse(staff=staff_to_proto(service.StaffRecord(staff, [])))
 
-    async def GetStaff(self, request: customer_pb2.GetStaffRequest, context: Ctx) -> customer_pb2.GetStaffResponse:
+    async def GetStaff(
+        self, request: customer_pb2.GetStaffRequest, context: ServicerContext
+    ) -> customer_pb2.GetStaffResponse:
         staff = await service.get_staff(uow=self._uow(), caller=require_caller(), staff_id=request.staff_id)
         return customer_pb2.GetStaffResponse(staff=staff_to_proto(staff))
 
-    async def ListStaff(self, request: customer_pb2.ListStaffRequest, context: Ctx) -> customer_pb2.ListStaffResponse:
+    async def ListStaff(
+        self, request: customer_pb2.ListStaffRequest, context: ServicerContext
+    ) -> customer_pb2.ListStaffResponse:
         staff = await service.list_staff(
             uow=self._uow(),
             caller=require_caller(),
@@ -560,7 +565,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.ListStaffResponse(staff=[staff_to_proto(s) for s in staff])
 
     async def SetStaffRegions(
-        self, request: customer_pb2.SetStaffRegionsRequest, context: Ctx
+        self, request: customer_pb2.SetStaffRegionsRequest, context: ServicerContext
     ) -> customer_pb2.SetStaffRegionsResponse:
         staff = await service.set_staff_regions(
             uow=self._uow(), caller=require_caller(), staff_id=request.staff_id, regions=list(request.regions_served)
@@ -568,7 +573,7 @@ class CustomerServicer(customer_pb2_grpc.CustomerServiceServicer):
         return customer_pb2.SetStaffRegionsResponse(staff=staff_to_proto(staff))
 
     async def ListRegions(
-        self, request: customer_pb2.ListRegionsRequest, context: Ctx
+        self, request: customer_pb2.ListRegionsRequest, context: ServicerContext
     ) -> customer_pb2.ListRegionsResponse:
         regions = await service.list_regions(uow=self._uow(), caller=require_caller(), parent_code=request.parent_code)
         return customer_pb2.ListRegionsResponse(

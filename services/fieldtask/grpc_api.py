@@ -7,12 +7,12 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from granary.v1 import fieldtask_pb2, fieldtask_pb2_grpc
 
 from services.common.blobstore import BlobStore
 from services.common.errors import InvalidArgument
+from services.common.grpc_server import ServicerContext
 from services.common.identity import require_caller
 from services.common.timestamps import to_timestamp
 from services.fieldtask import service
@@ -84,7 +84,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return self._store
 
     async def CreateFieldTask(
-        self, request: fieldtask_pb2.CreateFieldTaskRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.CreateFieldTaskRequest, context: ServicerContext
     ) -> fieldtask_pb2.CreateFieldTaskResponse:
         subject = _SUBJECT_FROM_PROTO.get(request.subject_type)
         if subject is None:
@@ -114,7 +114,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.CreateFieldTaskResponse(task=task_to_proto(task))
 
     async def UpdateFieldTaskLocation(
-        self, request: fieldtask_pb2.UpdateFieldTaskLocationRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.UpdateFieldTaskLocationRequest, context: ServicerContext
     ) -> fieldtask_pb2.UpdateFieldTaskLocationResponse:
         task = await service.update_field_task_location(
             uow=self._uow(),
@@ -126,7 +126,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.UpdateFieldTaskLocationResponse(task=task_to_proto(task))
 
     async def GetFieldTask(
-        self, request: fieldtask_pb2.GetFieldTaskRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.GetFieldTaskRequest, context: ServicerContext
     ) -> fieldtask_pb2.GetFieldTaskResponse:
         detail = await service.get_field_task_detail(uow=self._uow(), caller=require_caller(), task_id=request.task_id)
         return fieldtask_pb2.GetFieldTaskResponse(
@@ -139,7 +139,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         )
 
     async def ListFieldTasks(
-        self, request: fieldtask_pb2.ListFieldTasksRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.ListFieldTasksRequest, context: ServicerContext
     ) -> fieldtask_pb2.ListFieldTasksResponse:
         statuses = []
         for value in request.statuses:
@@ -161,7 +161,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.ListFieldTasksResponse(tasks=[task_to_proto(t) for t in rows], next_page_token=token)
 
     async def AssignFieldTask(
-        self, request: fieldtask_pb2.AssignFieldTaskRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.AssignFieldTaskRequest, context: ServicerContext
     ) -> fieldtask_pb2.AssignFieldTaskResponse:
         task = await service.assign_field_task(
             uow=self._uow(),
@@ -173,13 +173,13 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.AssignFieldTaskResponse(task=task_to_proto(task))
 
     async def AcceptFieldTask(
-        self, request: fieldtask_pb2.AcceptFieldTaskRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.AcceptFieldTaskRequest, context: ServicerContext
     ) -> fieldtask_pb2.AcceptFieldTaskResponse:
         task = await service.accept_field_task(uow=self._uow(), caller=require_caller(), task_id=request.task_id)
         return fieldtask_pb2.AcceptFieldTaskResponse(task=task_to_proto(task))
 
     async def CancelFieldTask(
-        self, request: fieldtask_pb2.CancelFieldTaskRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.CancelFieldTaskRequest, context: ServicerContext
     ) -> fieldtask_pb2.CancelFieldTaskResponse:
         task = await service.cancel_field_task(
             uow=self._uow(), caller=require_caller(), task_id=request.task_id, reason=request.reason
@@ -187,7 +187,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.CancelFieldTaskResponse(task=task_to_proto(task))
 
     async def RecordCheckIn(
-        self, request: fieldtask_pb2.RecordCheckInRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.RecordCheckInRequest, context: ServicerContext
     ) -> fieldtask_pb2.RecordCheckInResponse:
         row, task = await service.record_check(
             uow=self._uow(),
@@ -202,7 +202,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.RecordCheckInResponse(check_in=check_in_to_proto(row), task=task_to_proto(task))
 
     async def RecordCheckOut(
-        self, request: fieldtask_pb2.RecordCheckOutRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.RecordCheckOutRequest, context: ServicerContext
     ) -> fieldtask_pb2.RecordCheckOutResponse:
         row, _ = await service.record_check(
             uow=self._uow(),
@@ -217,7 +217,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.RecordCheckOutResponse(check_out=check_in_to_proto(row))
 
     async def GetFormSchema(
-        self, request: fieldtask_pb2.GetFormSchemaRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.GetFormSchemaRequest, context: ServicerContext
     ) -> fieldtask_pb2.GetFormSchemaResponse:
         task_type, version, schema, required = service.form_schema(
             service.TYPE_FROM_PROTO.get(request.task_type), request.version
@@ -230,7 +230,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         )
 
     async def SaveFieldTaskForm(
-        self, request: fieldtask_pb2.SaveFieldTaskFormRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.SaveFieldTaskFormRequest, context: ServicerContext
     ) -> fieldtask_pb2.SaveFieldTaskFormResponse:
         task, problems = await service.save_form(
             uow=self._uow(), caller=require_caller(), task_id=request.task_id, form_json=request.form_json
@@ -244,7 +244,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
     async def UploadEvidence(
         self,
         request_iterator: AsyncIterator[fieldtask_pb2.UploadEvidenceRequest],
-        context: grpc.aio.ServicerContext,
+        context: ServicerContext,
     ) -> fieldtask_pb2.UploadEvidenceResponse:
         row = await self._upload(request_iterator)
         return fieldtask_pb2.UploadEvidenceResponse(evidence=evidence_to_proto(row))
@@ -278,7 +278,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         )
 
     async def DownloadEvidence(
-        self, request: fieldtask_pb2.DownloadEvidenceRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.DownloadEvidenceRequest, context: ServicerContext
     ) -> AsyncIterator[fieldtask_pb2.DownloadEvidenceResponse]:
         store = self._blobs()
         row = await service.open_evidence(
@@ -293,7 +293,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
             yield fieldtask_pb2.DownloadEvidenceResponse(chunk=chunk)
 
     async def RecordExternalSignature(
-        self, request: fieldtask_pb2.RecordExternalSignatureRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.RecordExternalSignatureRequest, context: ServicerContext
     ) -> fieldtask_pb2.RecordExternalSignatureResponse:
         row, created = await service.record_external_signature(
             uow_factory=self._uow,
@@ -314,7 +314,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.RecordExternalSignatureResponse(signature=signature_to_proto(row, True), created=created)
 
     async def CaptureSignature(
-        self, request: fieldtask_pb2.CaptureSignatureRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.CaptureSignatureRequest, context: ServicerContext
     ) -> fieldtask_pb2.CaptureSignatureResponse:
         row = await service.capture_signature(
             uow=self._uow(),
@@ -331,7 +331,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.CaptureSignatureResponse(signature=signature_to_proto(row, True))
 
     async def VerifyFieldTaskSignature(
-        self, request: fieldtask_pb2.VerifyFieldTaskSignatureRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.VerifyFieldTaskSignatureRequest, context: ServicerContext
     ) -> fieldtask_pb2.VerifyFieldTaskSignatureResponse:
         signature, check = await service.verify_signature(
             uow=self._uow(), caller=require_caller(), task_id=request.task_id
@@ -343,13 +343,13 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         )
 
     async def SubmitFieldTask(
-        self, request: fieldtask_pb2.SubmitFieldTaskRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.SubmitFieldTaskRequest, context: ServicerContext
     ) -> fieldtask_pb2.SubmitFieldTaskResponse:
         task = await service.submit_field_task(uow=self._uow(), caller=require_caller(), task_id=request.task_id)
         return fieldtask_pb2.SubmitFieldTaskResponse(task=task_to_proto(task))
 
     async def CompleteFieldTask(
-        self, request: fieldtask_pb2.CompleteFieldTaskRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.CompleteFieldTaskRequest, context: ServicerContext
     ) -> fieldtask_pb2.CompleteFieldTaskResponse:
         task = await service.complete_field_task(
             uow=self._uow(), caller=require_caller(), task_id=request.task_id, comment=request.comment
@@ -357,7 +357,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.CompleteFieldTaskResponse(task=task_to_proto(task))
 
     async def ReturnFieldTask(
-        self, request: fieldtask_pb2.ReturnFieldTaskRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.ReturnFieldTaskRequest, context: ServicerContext
     ) -> fieldtask_pb2.ReturnFieldTaskResponse:
         task = await service.return_field_task(
             uow=self._uow(), caller=require_caller(), task_id=request.task_id, reason=request.reason
@@ -365,7 +365,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         return fieldtask_pb2.ReturnFieldTaskResponse(task=task_to_proto(task))
 
     async def SyncFieldActions(
-        self, request: fieldtask_pb2.SyncFieldActionsRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.SyncFieldActionsRequest, context: ServicerContext
     ) -> fieldtask_pb2.SyncFieldActionsResponse:
         items = [
             service.SyncItem(
@@ -397,7 +397,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         )
 
     async def RecordTrajectory(
-        self, request: fieldtask_pb2.RecordTrajectoryRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.RecordTrajectoryRequest, context: ServicerContext
     ) -> fieldtask_pb2.RecordTrajectoryResponse:
         stats = await service.record_trajectory(
             uow=self._uow(),
@@ -416,7 +416,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         )
 
     async def GetTrajectory(
-        self, request: fieldtask_pb2.GetTrajectoryRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.GetTrajectoryRequest, context: ServicerContext
     ) -> fieldtask_pb2.GetTrajectoryResponse:
         track = await service.get_trajectory(
             uow=self._uow(),
@@ -442,7 +442,7 @@ class FieldTaskServicer(fieldtask_pb2_grpc.FieldTaskServiceServicer):
         )
 
     async def PlanRoute(
-        self, request: fieldtask_pb2.PlanRouteRequest, context: grpc.aio.ServicerContext
+        self, request: fieldtask_pb2.PlanRouteRequest, context: ServicerContext
     ) -> fieldtask_pb2.PlanRouteResponse:
         planned = await service.plan_officer_route(
             uow=self._uow(),

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeAlias
 
-import grpc
 from granary.v1 import notification_pb2, notification_pb2_grpc
 
+from services.common.grpc_server import ServicerContext
 from services.common.identity import require_caller
 from services.common.timestamps import from_timestamp, to_timestamp
 from services.notification import service
 from services.notification.domain import rules, templates
 from services.notification.models import MessageRow, NotificationRow, RuleRow, TemplateRow
-
-Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
@@ -24,7 +21,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
     # -- inbox
 
     async def ListNotifications(
-        self, request: notification_pb2.ListNotificationsRequest, context: Context
+        self, request: notification_pb2.ListNotificationsRequest, context: ServicerContext
     ) -> notification_pb2.ListNotificationsResponse:
         rows, token = await service.list_notifications(
             uow=self._uow(),
@@ -39,19 +36,19 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         )
 
     async def CountUnreadNotifications(
-        self, request: notification_pb2.CountUnreadNotificationsRequest, context: Context
+        self, request: notification_pb2.CountUnreadNotificationsRequest, context: ServicerContext
     ) -> notification_pb2.CountUnreadNotificationsResponse:
         count = await service.count_unread(uow=self._uow(), caller=require_caller())
         return notification_pb2.CountUnreadNotificationsResponse(unread=count)
 
     async def MarkNotificationRead(
-        self, request: notification_pb2.MarkNotificationReadRequest, context: Context
+        self, request: notification_pb2.MarkNotificationReadRequest, context: ServicerContext
     ) -> notification_pb2.MarkNotificationReadResponse:
         row = await service.mark_read(uow=self._uow(), caller=require_caller(), notification_id=request.notification_id)
         return notification_pb2.MarkNotificationReadResponse(notification=notification_to_proto(row))
 
     async def SendNotice(
-        self, request: notification_pb2.SendNoticeRequest, context: Context
+        self, request: notification_pb2.SendNoticeRequest, context: ServicerContext
     ) -> notification_pb2.SendNoticeResponse:
         row, created = await service.send_notice(
             uow=self._uow(),
@@ -67,7 +64,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
     # -- rules
 
     async def CreateRule(
-        self, request: notification_pb2.CreateRuleRequest, context: Context
+        self, request: notification_pb2.CreateRuleRequest, context: ServicerContext
     ) -> notification_pb2.CreateRuleResponse:
         spec = rules.RuleSpec(
             name=request.name,
@@ -79,7 +76,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         return notification_pb2.CreateRuleResponse(rule=rule_to_proto(row))
 
     async def UpdateRule(
-        self, request: notification_pb2.UpdateRuleRequest, context: Context
+        self, request: notification_pb2.UpdateRuleRequest, context: ServicerContext
     ) -> notification_pb2.UpdateRuleResponse:
         row = await service.update_rule(
             uow=self._uow(),
@@ -93,7 +90,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         return notification_pb2.UpdateRuleResponse(rule=rule_to_proto(row))
 
     async def SetRuleEnabled(
-        self, request: notification_pb2.SetRuleEnabledRequest, context: Context
+        self, request: notification_pb2.SetRuleEnabledRequest, context: ServicerContext
     ) -> notification_pb2.SetRuleEnabledResponse:
         row = await service.set_rule_enabled(
             uow=self._uow(), caller=require_caller(), rule_id=request.rule_id, enabled=request.enabled
@@ -101,13 +98,13 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         return notification_pb2.SetRuleEnabledResponse(rule=rule_to_proto(row))
 
     async def GetRule(
-        self, request: notification_pb2.GetRuleRequest, context: Context
+        self, request: notification_pb2.GetRuleRequest, context: ServicerContext
     ) -> notification_pb2.GetRuleResponse:
         row = await service.get_rule(uow=self._uow(), caller=require_caller(), rule_id=request.rule_id)
         return notification_pb2.GetRuleResponse(rule=rule_to_proto(row))
 
     async def ListRules(
-        self, request: notification_pb2.ListRulesRequest, context: Context
+        self, request: notification_pb2.ListRulesRequest, context: ServicerContext
     ) -> notification_pb2.ListRulesResponse:
         rows, token = await service.list_rules(
             uow=self._uow(), caller=require_caller(), event_type=request.event_type,
@@ -116,7 +113,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         return notification_pb2.ListRulesResponse(rules=[rule_to_proto(r) for r in rows], next_page_token=token)
 
     async def DryRunRule(
-        self, request: notification_pb2.DryRunRuleRequest, context: Context
+        self, request: notification_pb2.DryRunRuleRequest, context: ServicerContext
     ) -> notification_pb2.DryRunRuleResponse:
         draft = None
         if not request.rule_id:
@@ -144,7 +141,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
     # -- templates
 
     async def CreateTemplate(
-        self, request: notification_pb2.CreateTemplateRequest, context: Context
+        self, request: notification_pb2.CreateTemplateRequest, context: ServicerContext
     ) -> notification_pb2.CreateTemplateResponse:
         spec = templates.TemplateSpec(
             code=request.code,
@@ -159,7 +156,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         return notification_pb2.CreateTemplateResponse(template=template_to_proto(row))
 
     async def ListTemplates(
-        self, request: notification_pb2.ListTemplatesRequest, context: Context
+        self, request: notification_pb2.ListTemplatesRequest, context: ServicerContext
     ) -> notification_pb2.ListTemplatesResponse:
         rows = await service.list_templates(uow=self._uow(), caller=require_caller(), code=request.code)
         return notification_pb2.ListTemplatesResponse(templates=[template_to_proto(r) for r in rows])
@@ -167,7 +164,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
     # -- delivery log
 
     async def ListMessages(
-        self, request: notification_pb2.ListMessagesRequest, context: Context
+        self, request: notification_pb2.ListMessagesRequest, context: ServicerContext
     ) -> notification_pb2.ListMessagesResponse:
         rows, token = await service.list_messages(
             uow=self._uow(),
@@ -189,13 +186,13 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         )
 
     async def GetMessage(
-        self, request: notification_pb2.GetMessageRequest, context: Context
+        self, request: notification_pb2.GetMessageRequest, context: ServicerContext
     ) -> notification_pb2.GetMessageResponse:
         row = await service.get_message(uow=self._uow(), caller=require_caller(), message_id=request.message_id)
         return notification_pb2.GetMessageResponse(message=message_to_proto(row))
 
     async def RecordDeliveryReceipt(
-        self, request: notification_pb2.RecordDeliveryReceiptRequest, context: Context
+        self, request: notification_pb2.RecordDeliveryReceiptRequest, context: ServicerContext
     ) -> notification_pb2.RecordDeliveryReceiptResponse:
         row = await service.record_receipt(
             uow=self._uow(),
@@ -208,7 +205,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         return notification_pb2.RecordDeliveryReceiptResponse(message=message_to_proto(row))
 
     async def RecordOptOut(
-        self, request: notification_pb2.RecordOptOutRequest, context: Context
+        self, request: notification_pb2.RecordOptOutRequest, context: ServicerContext
     ) -> notification_pb2.RecordOptOutResponse:
         row = await service.record_opt_out(
             uow=self._uow(), caller=require_caller(), party_id=request.party_id, channel=request.channel,
@@ -219,7 +216,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
     # -- reminders
 
     async def ScheduleReminder(
-        self, request: notification_pb2.ScheduleReminderRequest, context: Context
+        self, request: notification_pb2.ScheduleReminderRequest, context: ServicerContext
     ) -> notification_pb2.ScheduleReminderResponse:
         if not request.HasField("due_at"):
             from services.common.errors import InvalidArgument

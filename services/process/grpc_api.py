@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import grpc
 from granary.v1 import process_pb2, process_pb2_grpc
 
+from services.common.grpc_server import ServicerContext
 from services.common.identity import require_caller
 from services.common.pagination import decode_cursor, encode_cursor, page_size
 from services.common.timestamps import to_timestamp
@@ -22,7 +22,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         self._specs = specs or service.SpecCache()
 
     async def ValidateProcessModel(
-        self, request: process_pb2.ValidateProcessModelRequest, context: grpc.aio.ServicerContext
+        self, request: process_pb2.ValidateProcessModelRequest, context: ServicerContext
     ) -> process_pb2.ValidateProcessModelResponse:
         report = await service.validate_process_model(
             caller=require_caller(),
@@ -31,7 +31,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         return report_to_proto(report)
 
     async def DeployProcessModel(
-        self, request: process_pb2.DeployProcessModelRequest, context: object
+        self, request: process_pb2.DeployProcessModelRequest, context: ServicerContext
     ) -> process_pb2.DeployProcessModelResponse:
         row, names, created = await service.deploy_process_model(
             uow=self._uow(),
@@ -42,7 +42,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.DeployProcessModelResponse(version=version_to_proto(row, names), created=created)
 
     async def ListProcessModels(
-        self, request: process_pb2.ListProcessModelsRequest, context: object
+        self, request: process_pb2.ListProcessModelsRequest, context: ServicerContext
     ) -> process_pb2.ListProcessModelsResponse:
         models = await service.list_process_models(uow=self._uow(), caller=require_caller())
         return process_pb2.ListProcessModelsResponse(
@@ -55,7 +55,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         )
 
     async def ListProcessVersions(
-        self, request: process_pb2.ListProcessVersionsRequest, context: object
+        self, request: process_pb2.ListProcessVersionsRequest, context: ServicerContext
     ) -> process_pb2.ListProcessVersionsResponse:
         rows = await service.list_process_versions(
             uow=self._uow(), caller=require_caller(), process_key=request.process_key
@@ -63,7 +63,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.ListProcessVersionsResponse(versions=[version_to_proto(r) for r in rows])
 
     async def GetProcessVersion(
-        self, request: process_pb2.GetProcessVersionRequest, context: object
+        self, request: process_pb2.GetProcessVersionRequest, context: ServicerContext
     ) -> process_pb2.GetProcessVersionResponse:
         row, files = await service.get_process_version(
             uow=self._uow(), caller=require_caller(), process_key=request.process_key, version=request.version
@@ -74,7 +74,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         )
 
     async def StartProcessInstance(
-        self, request: process_pb2.StartProcessInstanceRequest, context: object
+        self, request: process_pb2.StartProcessInstanceRequest, context: ServicerContext
     ) -> process_pb2.StartProcessInstanceResponse:
         caller = require_caller()
         row = await service.start_instance(
@@ -90,7 +90,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.StartProcessInstanceResponse(instance=instance_to_proto(view))
 
     async def GetProcessInstance(
-        self, request: process_pb2.GetProcessInstanceRequest, context: object
+        self, request: process_pb2.GetProcessInstanceRequest, context: ServicerContext
     ) -> process_pb2.GetProcessInstanceResponse:
         view = await service.get_instance(
             uow=self._uow(), specs_cache=self._specs, caller=require_caller(), instance_id=request.instance_id
@@ -98,7 +98,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.GetProcessInstanceResponse(instance=instance_to_proto(view))
 
     async def CancelProcessInstance(
-        self, request: process_pb2.CancelProcessInstanceRequest, context: object
+        self, request: process_pb2.CancelProcessInstanceRequest, context: ServicerContext
     ) -> process_pb2.CancelProcessInstanceResponse:
         caller = require_caller()
         await service.cancel_instance(
@@ -114,7 +114,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.CancelProcessInstanceResponse(instance=instance_to_proto(view))
 
     async def ListProcessInstances(
-        self, request: process_pb2.ListProcessInstancesRequest, context: object
+        self, request: process_pb2.ListProcessInstancesRequest, context: ServicerContext
     ) -> process_pb2.ListProcessInstancesResponse:
         limit = page_size(request.page_size)
         cursor = decode_cursor(request.page_token, 2)
@@ -132,7 +132,9 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
             instances=[instance_row_to_proto(r) for r in rows], next_page_token=token
         )
 
-    async def ListTasks(self, request: process_pb2.ListTasksRequest, context: object) -> process_pb2.ListTasksResponse:
+    async def ListTasks(
+        self, request: process_pb2.ListTasksRequest, context: ServicerContext
+    ) -> process_pb2.ListTasksResponse:
         limit = page_size(request.page_size)
         cursor = decode_cursor(request.page_token, 3)
         rows = await service.list_tasks(
@@ -149,22 +151,26 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         )
         return process_pb2.ListTasksResponse(tasks=[task_to_proto(t) for t in rows], next_page_token=token)
 
-    async def GetTask(self, request: process_pb2.GetTaskRequest, context: object) -> process_pb2.GetTaskResponse:
+    async def GetTask(
+        self, request: process_pb2.GetTaskRequest, context: ServicerContext
+    ) -> process_pb2.GetTaskResponse:
         task = await service.get_task(uow=self._uow(), caller=require_caller(), task_id=request.task_id)
         return process_pb2.GetTaskResponse(task=task_to_proto(task))
 
-    async def ClaimTask(self, request: process_pb2.ClaimTaskRequest, context: object) -> process_pb2.ClaimTaskResponse:
+    async def ClaimTask(
+        self, request: process_pb2.ClaimTaskRequest, context: ServicerContext
+    ) -> process_pb2.ClaimTaskResponse:
         task = await service.claim_task(uow=self._uow(), caller=require_caller(), task_id=request.task_id)
         return process_pb2.ClaimTaskResponse(task=task_to_proto(task))
 
     async def ReleaseTask(
-        self, request: process_pb2.ReleaseTaskRequest, context: object
+        self, request: process_pb2.ReleaseTaskRequest, context: ServicerContext
     ) -> process_pb2.ReleaseTaskResponse:
         task = await service.release_task(uow=self._uow(), caller=require_caller(), task_id=request.task_id)
         return process_pb2.ReleaseTaskResponse(task=task_to_proto(task))
 
     async def CompleteTask(
-        self, request: process_pb2.CompleteTaskRequest, context: object
+        self, request: process_pb2.CompleteTaskRequest, context: ServicerContext
     ) -> process_pb2.CompleteTaskResponse:
         task = await service.complete_task(
             uow=self._uow(),
@@ -179,7 +185,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.CompleteTaskResponse(task=task_to_proto(task))
 
     async def ListIncidents(
-        self, request: process_pb2.ListIncidentsRequest, context: object
+        self, request: process_pb2.ListIncidentsRequest, context: ServicerContext
     ) -> process_pb2.ListIncidentsResponse:
         limit = page_size(request.page_size)
         cursor = decode_cursor(request.page_token, 2)
@@ -195,7 +201,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.ListIncidentsResponse(incidents=[incident_to_proto(r) for r in rows], next_page_token=token)
 
     async def RetryIncident(
-        self, request: process_pb2.RetryIncidentRequest, context: object
+        self, request: process_pb2.RetryIncidentRequest, context: ServicerContext
     ) -> process_pb2.RetryIncidentResponse:
         row = await service.retry_incident(
             uow=self._uow(), specs_cache=self._specs, caller=require_caller(), incident_id=request.incident_id
@@ -203,7 +209,7 @@ class ProcessServicer(process_pb2_grpc.ProcessServiceServicer):
         return process_pb2.RetryIncidentResponse(incident=incident_to_proto(row))
 
     async def GetNodeDurations(
-        self, request: process_pb2.GetNodeDurationsRequest, context: object
+        self, request: process_pb2.GetNodeDurationsRequest, context: ServicerContext
     ) -> process_pb2.GetNodeDurationsResponse:
         rows = await service.node_durations(uow=self._uow(), caller=require_caller(), process_key=request.process_key)
         return process_pb2.GetNodeDurationsResponse(
