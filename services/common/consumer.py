@@ -22,12 +22,12 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
 from sqlalchemy import insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.bus import EventBus
 from services.common.clock import utcnow
+from services.common.db import insert_once
 from services.common.envelope import parse_event
 from services.common.errors import DomainError
 from services.common.grpc_errors import RemoteError
@@ -79,22 +79,13 @@ def backoff_delay(attempt: int, base_seconds: float, cap_seconds: float = 60.0) 
 
 async def claim_inbox(session: AsyncSession, consumer: str, envelope: events_pb2.Event) -> bool:
     """Records the event as applied by this consumer; False when it already was."""
-    dialect = session.get_bind().dialect.name
     values = {
         "consumer": consumer,
         "event_id": envelope.id,
         "event_type": envelope.type,
         "processed_at": utcnow(),
     }
-    stmt: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        stmt = postgresql.insert(inbox).values(values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(inbox).values(values).on_conflict_do_nothing()
-    else:
-        raise RuntimeError(f"unsupported database {dialect!r}: Granary runs on PostgreSQL or SQLite")
-    result = await session.execute(stmt.returning(inbox.c.event_id))
-    return result.first() is not None
+    return await insert_once(session, inbox, values)
 
 
 class EventConsumer:

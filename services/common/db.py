@@ -6,9 +6,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 def is_sqlite(url: str) -> bool:
@@ -75,3 +76,22 @@ async def _lock(session: AsyncSession, name: str, *, wait: bool) -> bool:
         await session.execute(text("DELETE FROM audit_log WHERE 0"))
         return True
     raise RuntimeError(f"unsupported database {dialect!r}: Granary runs on PostgreSQL or SQLite")
+
+
+async def insert_once(db: AsyncSession | AsyncConnection, table: Table, values: dict[str, Any]) -> bool:
+    """Inserts the row unless one with the same unique key exists; True when it was inserted.
+
+    One statement (``ON CONFLICT DO NOTHING``), so two concurrent inserts of the same key
+    never fail: exactly one of them reports True.
+    """
+    dialect = db.get_bind().dialect.name if isinstance(db, AsyncSession) else db.dialect.name
+    stmt: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
+    else:
+        raise RuntimeError(f"unsupported database {dialect!r}: Granary runs on PostgreSQL or SQLite")
+    key = next(iter(table.primary_key.columns))
+    result = await db.execute(stmt.returning(key))
+    return result.first() is not None

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.clock import utcnow
+from services.common.db import insert_once
 from services.common.errors import AlreadyExists, InvalidArgument
 from services.common.messaging_schema import idempotency_keys
 
@@ -94,6 +94,5 @@ class IdempotencyStore:
             "response": response,
             "created_at": utcnow(),
         }
-        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
         async with self._engine.begin() as conn:
-            await conn.execute(insert(idempotency_keys).values(values).on_conflict_do_nothing())
+            await insert_once(conn, idempotency_keys, values)

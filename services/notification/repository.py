@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import insert_once
 from services.notification.models import (
     FieldTaskRequestRow,
     MessageRow,
@@ -19,20 +19,6 @@ from services.notification.models import (
     RuleRow,
     TemplateRow,
 )
-
-
-async def insert_ignoring_duplicates(session: AsyncSession, table: Table, values: dict[str, Any]) -> bool:
-    """Inserts a row unless one with the same unique key exists; True when inserted."""
-    dialect = session.get_bind().dialect.name
-    stmt: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
-    else:
-        raise RuntimeError(f"unsupported database {dialect!r}")
-    result = await session.execute(stmt.returning(table.c.id))
-    return result.first() is not None
 
 
 def _skip_locked(session: AsyncSession) -> bool:
@@ -47,7 +33,7 @@ class NotificationRepository:
         self._session.add(row)
 
     async def add_once(self, values: dict[str, Any]) -> bool:
-        return await insert_ignoring_duplicates(self._session, NotificationRow.__table__, values)  # type: ignore[arg-type]
+        return await insert_once(self._session, NotificationRow.__table__, values)  # type: ignore[arg-type]
 
     async def get(self, notification_id: str) -> NotificationRow | None:
         return await self._session.get(NotificationRow, notification_id)
@@ -143,7 +129,7 @@ class MessageRepository:
         self._session = session
 
     async def add_once(self, values: dict[str, Any]) -> bool:
-        return await insert_ignoring_duplicates(self._session, MessageRow.__table__, values)  # type: ignore[arg-type]
+        return await insert_once(self._session, MessageRow.__table__, values)  # type: ignore[arg-type]
 
     async def get(self, message_id: str) -> MessageRow | None:
         return await self._session.get(MessageRow, message_id)
@@ -225,7 +211,7 @@ class FieldTaskRequestRepository:
         self._session = session
 
     async def add_once(self, values: dict[str, Any]) -> bool:
-        return await insert_ignoring_duplicates(self._session, FieldTaskRequestRow.__table__, values)  # type: ignore[arg-type]
+        return await insert_once(self._session, FieldTaskRequestRow.__table__, values)  # type: ignore[arg-type]
 
     async def get(self, request_id: str) -> FieldTaskRequestRow | None:
         return await self._session.get(FieldTaskRequestRow, request_id)
@@ -269,7 +255,7 @@ class ReminderRepository:
         self._session = session
 
     async def add_once(self, values: dict[str, Any]) -> bool:
-        return await insert_ignoring_duplicates(self._session, ReminderRow.__table__, values)  # type: ignore[arg-type]
+        return await insert_once(self._session, ReminderRow.__table__, values)  # type: ignore[arg-type]
 
     async def by_key(self, dedupe_key: str) -> ReminderRow | None:
         query = select(ReminderRow).where(ReminderRow.dedupe_key == dedupe_key)
