@@ -2107,6 +2107,24 @@ def _empty_summary(
     )
 
 
+def _figures_scope(
+    caller: Caller, branch_id: str, from_date: str, to_date: str
+) -> tuple[date | None, date | None, str | None, bool]:
+    """The period and branch a dashboard figure covers, and whether the branch is hidden.
+
+    Another branch's figures are asked for by someone scoped to their own: they look like
+    those of a branch with nothing to count (hidden=True), not like an error.
+    """
+    start = parse_date("from_date", from_date)
+    end = parse_date("to_date", to_date)
+    if start and end and end < start:
+        raise InvalidArgument.for_field("to_date", f"must not be before from_date ({start.isoformat()})")
+    scope = _scope(caller)
+    wanted = branch_id.strip()
+    hidden = bool(wanted and scope is not None and wanted != scope)
+    return start, end, wanted or scope, hidden
+
+
 async def get_portfolio_summary(
     *,
     uow: CreditUnitOfWork,
@@ -2122,15 +2140,8 @@ async def get_portfolio_summary(
     flow figures (intake, pass rate, disbursed) are limited to [from_date, to_date] when given.
     """
     _require(caller, PORTFOLIO_READERS, "read portfolio figures")
-    start = parse_date("from_date", from_date)
-    end = parse_date("to_date", to_date)
-    if start and end and end < start:
-        raise InvalidArgument.for_field("to_date", f"must not be before from_date ({start.isoformat()})")
-    scope = _scope(caller)
+    start, end, branch, hidden = _figures_scope(caller, branch_id, from_date, to_date)
     wanted = branch_id.strip()
-    # Another branch's figures look like those of a branch without loans.
-    hidden = bool(wanted and scope is not None and wanted != scope)
-    branch = wanted or scope
     edges = (policy or CobPolicy()).bucket_edges
     async with uow:
         today = await _business_date(uow)
@@ -2178,15 +2189,7 @@ async def get_collection_summary(
     """Collection success rate of the overdue episodes started in [from_date, to_date] (both
     optional), within the caller's branch scope; definitions in domain/collection.py."""
     _require(caller, PORTFOLIO_READERS, "read collection figures")
-    start = parse_date("from_date", from_date)
-    end = parse_date("to_date", to_date)
-    if start and end and end < start:
-        raise InvalidArgument.for_field("to_date", f"must not be before from_date ({start.isoformat()})")
-    scope = _scope(caller)
-    wanted = branch_id.strip()
-    # Another branch's figures look like those of a branch without overdue loans.
-    hidden = bool(wanted and scope is not None and wanted != scope)
-    branch = wanted or scope
+    start, end, branch, hidden = _figures_scope(caller, branch_id, from_date, to_date)
     async with uow:
         today = await _business_date(uow)
         counts = [] if hidden else await uow.collections.counts(branch_id=branch, start=start, end=end)
