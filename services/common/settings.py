@@ -189,22 +189,26 @@ class ProcessSettings(BaseSettings):
         0.2, description="How often due timers and service calls are looked for when there was nothing to do."
     )
     job_lease_seconds: float = Field(
-        15.0,
-        description="A service call in flight is held this long; after a crash it is retried once it lapses "
-        "(must exceed GRANARY_GRPC_DEADLINE_SECONDS).",
+        0.0,
+        description="A service call in flight is held this long; after a crash it is retried once it lapses. "
+        "0: three times GRANARY_GRPC_DEADLINE_SECONDS, at least 15 s; a set value must exceed that deadline.",
     )
     job_max_attempts: int = Field(3, description="Calls of one service task before it becomes an incident.")
     job_retry_base_seconds: float = Field(
         1.0, description="First retry delay of a failed service call; doubles per attempt."
     )
 
-    def require_lease_beyond(self, deadline_seconds: float) -> None:
+    def job_lease_for(self, deadline_seconds: float) -> float:
+        """The lease in force: the setting, or one derived from the calls' deadline."""
+        if not self.job_lease_seconds:
+            return max(15.0, 3 * deadline_seconds)
         # A lease that lapses while its call may still run would let a second replica call too.
         if self.job_lease_seconds <= deadline_seconds:
             raise RuntimeError(
                 f"GRANARY_PROCESS_JOB_LEASE_SECONDS ({self.job_lease_seconds:g}) must exceed "
                 f"GRANARY_GRPC_DEADLINE_SECONDS ({deadline_seconds:g})"
             )
+        return self.job_lease_seconds
 
 
 class Settings:

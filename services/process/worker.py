@@ -33,12 +33,11 @@ class WorkerSettings:
 
     @classmethod
     def from_settings(cls, settings: ProcessSettings, call_deadline_seconds: float) -> WorkerSettings:
-        settings.require_lease_beyond(call_deadline_seconds)
         return cls(
             interval_seconds=settings.poll_interval_seconds,
             max_attempts=settings.job_max_attempts,
             backoff_seconds=settings.job_retry_base_seconds,
-            lease_seconds=settings.job_lease_seconds,
+            lease_seconds=settings.job_lease_for(call_deadline_seconds),
         )
 
 
