@@ -61,7 +61,7 @@ CATALOGUE: dict[str, OperatorSpec] = {
                 "title": Param("str"),
                 "body": Param("str", required=False),
             },
-            "Publishes a process.task.reminded-style notice (via the outbox, no call).",
+            "An in-app notice to one member of staff (their inbox in the app); one per task, however often retried.",
         ),
         # ---- operators of the credit SOP and the other business models (bpmn/)
         OperatorSpec(
