@@ -153,7 +153,8 @@ class CallerAndErrorsInterceptor(grpc.aio.ServerInterceptor):
         stored = await self._idempotency.replay(method=method, caller_id=caller_id, key=key, digest=digest)
         if stored is not None:
             return stored
-        response = await behaviour(request, context)
+        with idempotency.serving_key(key):
+            response = await behaviour(request, context)
         await self._idempotency.remember(
             method=method, caller_id=caller_id, key=key, digest=digest, response=serialize(response)
         )

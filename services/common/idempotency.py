@@ -6,7 +6,8 @@ server interceptor of the service stores the response of the first successful ca
 the command again; the same key with a different request is refused (409). Failures are not
 stored, so a failed command can be retried with its key. The response is stored just after
 the command's own commit, not inside it: a crash in between lets one retry run the command
-again, which natural keys in the domain (ID numbers, external references) still catch.
+again, which natural keys in the domain (ID numbers, external references) still catch, and
+use cases that keep ``received_key()`` with what they write (approval opinions) recognise.
 """
 
 from __future__ import annotations
@@ -32,8 +33,31 @@ _QUERY_PREFIXES = ("Get", "List", "Check", "Search", "Validate", "Authenticate")
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("granary_idempotency_key", default=None)
 
 
+# The key the command being served arrived with (server side; never sent on by outgoing calls).
+_received: contextvars.ContextVar[str | None] = contextvars.ContextVar("granary_received_key", default=None)
+
+
 def current_key() -> str | None:
     return _current.get()
+
+
+def received_key() -> str:
+    """The Idempotency-Key of the command being served, or "".
+
+    For a use case that keeps the key with what it writes, in the same transaction, so that
+    even a retry after a crash between that commit and the stored response applies nothing
+    twice.
+    """
+    return _received.get() or ""
+
+
+@contextmanager
+def serving_key(key: str) -> Iterator[None]:
+    token = _received.set(key)
+    try:
+        yield
+    finally:
+        _received.reset(token)
 
 
 @contextmanager

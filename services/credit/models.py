@@ -86,7 +86,10 @@ class ApprovalOpinionRow(Base):
     """Append-only: opinions are inserted, never updated or deleted."""
 
     __tablename__ = "approval_opinions"
-    __table_args__ = (Index("ix_approval_opinions_application_id", "application_id"),)
+    __table_args__ = (
+        Index("ix_approval_opinions_application_id", "application_id"),
+        Index("ix_approval_opinions_request_key", "application_id", "request_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     application_id: Mapped[str] = mapped_column(String(36))
@@ -96,6 +99,8 @@ class ApprovalOpinionRow(Base):
     role: Mapped[str] = mapped_column(String(40))
     decision: Mapped[str] = mapped_column(String(16))
     comment: Mapped[str] = mapped_column(Text, default="")
+    # The Idempotency-Key of the request that recorded it: a retried request finds it again.
+    request_key: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -126,6 +126,13 @@ class ApplicationRepository:
         )
         return list((await self._session.scalars(stmt)).all())
 
+    async def opinion_by_request(self, application_id: str, request_key: str) -> ApprovalOpinionRow | None:
+        return await self._session.scalar(
+            select(ApprovalOpinionRow).where(
+                ApprovalOpinionRow.application_id == application_id, ApprovalOpinionRow.request_key == request_key
+            )
+        )
+
     async def next_opinion_seq(self, application_id: str) -> int:
         seq = await self._session.scalar(
             select(func.max(ApprovalOpinionRow.seq)).where(ApprovalOpinionRow.application_id == application_id)

@@ -25,6 +25,7 @@ from services.common.errors import (
     NotFound,
     PermissionDenied,
 )
+from services.common.idempotency import received_key
 from services.common.identity import Caller
 from services.common.pagination import decode_cursor, encode_cursor, page_size
 from services.common.uow import UnitOfWork
@@ -664,19 +665,25 @@ async def transition_application(
         _require(caller, APPROVERS, f"{action.replace('_', ' ')} applications")
     if action in ("reject", "return") and not comment.strip():
         raise InvalidArgument.for_field("comment", f"is required to {action} an application")
+    request_key = received_key()
     async with uow:
         app = await _visible_application(uow, caller, application_id, for_update=True)
-        previous = app.status
-        app.status = next_status(app.status, action)
-        app.updated_at = utcnow()
-        if action in ("approve", "reject", "return"):
-            seq = await uow.applications.next_opinion_seq(app.id)
-            uow.applications.add(_opinion(app, caller, seq, node, action, comment, on_behalf))
-        event = EVENT_FOR_STATUS.get(app.status)
-        if event:
-            uow.record(event, app.id, _application_event(app))
-        uow.audit(f"application.{action}", "application", app.id, {"from": previous, "to": app.status})
-        await uow.commit()
+        decided = action in ("approve", "reject", "return")
+        # A retry of a decision that was committed but whose answer was lost is done already.
+        if not (decided and request_key and await uow.applications.opinion_by_request(app.id, request_key)):
+            previous = app.status
+            app.status = next_status(app.status, action)
+            app.updated_at = utcnow()
+            if decided:
+                seq = await uow.applications.next_opinion_seq(app.id)
+                opinion = _opinion(app, caller, seq, node, action, comment, on_behalf)
+                opinion.request_key = request_key
+                uow.applications.add(opinion)
+            event = EVENT_FOR_STATUS.get(app.status)
+            if event:
+                uow.record(event, app.id, _application_event(app))
+            uow.audit(f"application.{action}", "application", app.id, {"from": previous, "to": app.status})
+            await uow.commit()
     return await get_application(uow=uow, caller=caller, application_id=application_id)
 
 
@@ -699,8 +706,14 @@ async def add_approval_opinion(
         raise InvalidArgument.for_field("decision", f"must be one of {', '.join(OPINION_DECISIONS)}")
     if not node.strip():
         raise InvalidArgument.for_field("node", "is required")
+    request_key = received_key()
     async with uow:
         app = await _visible_application(uow, caller, application_id, for_update=True)
+        if request_key:
+            # A retry of a request whose opinion was committed but whose answer was lost.
+            earlier = await uow.applications.opinion_by_request(app.id, request_key)
+            if earlier is not None:
+                return earlier
         if app.status not in ("submitted", "in_review"):
             raise FailedPrecondition(
                 f"opinions can be recorded only while the application is submitted or in_review, not {app.status}",
@@ -708,6 +721,7 @@ async def add_approval_opinion(
             )
         seq = await uow.applications.next_opinion_seq(app.id)
         opinion = _opinion(app, caller, seq, node, decision, comment, on_behalf)
+        opinion.request_key = request_key
         uow.applications.add(opinion)
         uow.audit("application.opinion", "application", app.id, {"node": opinion.node, "decision": decision})
         await uow.commit()
