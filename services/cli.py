@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from services.common.settings import SERVICE_NAMES, Settings, settings_table
+from services.common.settings import SERVICE_NAMES, Settings, effective_settings, settings_table
 
 PROCESS_NAMES = (*SERVICE_NAMES, "gateway")
 
@@ -58,9 +58,15 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
-    width = max(len(r[0]) for r in settings_table())
-    for variable, default, description in settings_table():
-        print(f"{variable:<{width}}  {default}\n{'':<{width}}  {description}")
+    if args.defaults:
+        width = max(len(r[0]) for r in settings_table())
+        for variable, default, description in settings_table():
+            print(f"{variable:<{width}}  {default}\n{'':<{width}}  {description}")
+        return 0
+    rows = effective_settings(settings)
+    width = max(len(r[0]) for r in rows)
+    for variable, value, from_environment in rows:
+        print(f"{variable:<{width}}  {value}{'' if from_environment else '  (default)'}")
     return 0
 
 
@@ -200,7 +206,8 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run everything on this machine with demo data (Ctrl-C stops all)")
     up.set_defaults(func=cmd_up)
 
-    config = sub.add_parser("config", help="print every setting with its default")
+    config = sub.add_parser("config", help="print every setting in force (secrets hidden)")
+    config.add_argument("--defaults", action="store_true", help="print the documented defaults instead")
     config.set_defaults(func=cmd_config)
 
     events = sub.add_parser("events", help="operate on events a consumer parked")

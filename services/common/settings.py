@@ -1,17 +1,20 @@
 """Settings from the environment, with documented defaults.
 
 Every service reads the platform settings (``GRANARY_*``) and its own block
-(``GRANARY_<SERVICE>_*``). ``granary config`` prints the full table; README.md carries it.
+(``GRANARY_<SERVICE>_*``). ``granary config`` prints what is in force (secrets hidden),
+``granary config --defaults`` the documented table that README.md carries.
 """
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 SERVICE_NAMES: tuple[str, ...] = ("customer", "credit", "fieldtask", "notification", "process")
 DEFAULT_GRPC_PORTS: dict[str, int] = {
@@ -262,3 +265,37 @@ def settings_table() -> list[tuple[str, str, str]]:
         },
     )
     return rows
+
+
+def effective_settings(settings: Settings) -> list[tuple[str, str, bool]]:
+    """(variable, value in force, set in the environment) for every setting of this process.
+
+    Secrets show only whether they are set; database URLs hide their password.
+    """
+    rows: list[tuple[str, str, bool]] = []
+
+    def add(prefix: str, block: BaseSettings) -> None:
+        for name in type(block).model_fields:
+            variable = f"{prefix}{name.upper()}"
+            rows.append((variable, _shown(getattr(block, name)), variable in os.environ))
+
+    add("GRANARY_", settings.platform)
+    add("GRANARY_GATEWAY_", settings.gateway)
+    add("GRANARY_FIELDTASK_", FieldTaskSettings())
+    add("GRANARY_NOTIFICATION_", settings.notification)
+    add("GRANARY_PROCESS_", settings.process)
+    for name in SERVICE_NAMES:
+        add(f"GRANARY_{name.upper()}_", settings.service(name))
+    return rows
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return "(set)" if value.get_secret_value() else "(not set)"
+    text = str(value)
+    if "://" in text and "@" in text:
+        try:
+            return make_url(text).render_as_string(hide_password=True)
+        except Exception:  # not a database URL after all: show nothing that might be a password
+            return "(hidden)"
+    return text
