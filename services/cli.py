@@ -115,23 +115,31 @@ def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
-    from services.common.audit import verify_chain
+    """Exit 1: a chain is broken or lost its witnessed head; 2: a witness could not be read; else 0."""
+    from services.common.audit_witness import WitnessStatus, verify_audit, witness_reader
     from services.common.db import create_engine
 
     async def run() -> int:
-        broken = 0
+        failed = unread = 0
         for name in [args.service] if args.service else SERVICE_NAMES:
             engine = create_engine(settings.service(name).database_url)
             try:
-                report = await verify_chain(engine)
+                async with witness_reader(settings.platform, name) as witness:
+                    verdict = await verify_audit(engine, witness)
             finally:
                 await engine.dispose()
-            if report.intact:
-                print(f"{name}: audit chain intact ({report.entries} entries)")
+            chain, check = verdict.chain, verdict.witness
+            if not chain.intact:
+                failed += 1
+                print(f"{name}: audit chain BROKEN at entry {chain.broken_at_seq}: {chain.reason}")
+            elif check.mismatch:
+                failed += 1
+                print(f"{name}: audit chain NOT INTACT ({chain.entries} entries): {check.detail}")
             else:
-                broken += 1
-                print(f"{name}: audit chain BROKEN at entry {report.broken_at_seq}: {report.reason}")
-        return 1 if broken else 0
+                print(f"{name}: audit chain intact ({chain.entries} entries); witness: {check.detail}")
+            if check.status is WitnessStatus.UNAVAILABLE:
+                unread += 1
+        return 1 if failed else 2 if unread else 0
 
     return asyncio.run(run())
 
@@ -236,7 +244,11 @@ def parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="check the tamper-evident audit log")
     audit_sub = audit.add_subparsers(dest="action", required=True)
-    verify = audit_sub.add_parser("verify", help="recompute every hash; exit 1 when a chain is broken")
+    verify = audit_sub.add_parser(
+        "verify",
+        help="recompute every hash and compare with the witnessed head; exit 1 when a chain is broken or "
+        "truncated, 2 when the witness could not be read",
+    )
     verify.add_argument("--service", choices=SERVICE_NAMES)
     audit.set_defaults(func=cmd_audit)
     return root

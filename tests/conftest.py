@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from services.common.audit_witness import witness_bucket
 from tests.support import BusNamespace
 
 PG_URL = os.environ.get("GRANARY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -115,6 +116,10 @@ async def bus_namespace(nats_url: str) -> AsyncIterator[BusNamespace]:
             await js.delete_stream(namespace.stream)
         except Exception:
             pass  # the test never created it
+        try:
+            await js.delete_key_value(witness_bucket(namespace.stream))
+        except Exception:
+            pass  # no service of the test witnessed its audit chain
     finally:
         await nc.close()
 

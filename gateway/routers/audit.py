@@ -42,12 +42,25 @@ class AuditPage(BaseModel):
     next_cursor: str | None
 
 
+class WitnessRead(BaseModel):
+    """The chain compared with the head last recorded outside the service's database."""
+
+    status: Literal["matches", "not_witnessed", "truncated", "rewritten", "unavailable"]
+    detail: str
+    seq: int | None = None
+    hash: str | None = None
+    entries: int | None = None
+    witnessed_at: str | None = None
+
+
 class ChainRead(BaseModel):
     service: str
+    # False when the chain is broken or no longer holds its witnessed head; null: service unreachable.
     intact: bool | None
     entries: int
     broken_at_seq: int | None
     reason: str
+    witness: WitnessRead | None = None
 
 
 @router.get("", response_model=AuditPage)
@@ -104,7 +117,11 @@ class ChainPage(BaseModel):
 async def verify_audit_chains(
     request: Request, user: CurrentUser, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
 ) -> ChainPage:
-    """Recomputes every service's hash chain (by service name); a broken link names the first bad entry."""
+    """Recomputes every service's hash chain (by service name) and compares it with its witnessed head.
+
+    A broken link names the first bad entry; a chain cut short or rewritten after its head was
+    witnessed is reported by `witness.status` (`truncated`, `rewritten`) with `intact: false`.
+    """
     services, next_cursor = page(SERVICE_NAMES, str, limit, cursor)
     results: list[ChainRead] = []
     for service in services:
@@ -125,6 +142,19 @@ async def verify_audit_chains(
                 entries=reply.entries,
                 broken_at_seq=reply.broken_at_seq or None,
                 reason=reply.reason,
+                witness=_witness(reply.witness) if reply.HasField("witness") else None,
             )
         )
     return ChainPage(items=results, next_cursor=next_cursor)
+
+
+def _witness(result: audit_pb2.AuditWitnessResult) -> WitnessRead:
+    witnessed = result.seq > 0
+    return WitnessRead(
+        status=result.status,  # type: ignore[arg-type]
+        detail=result.detail,
+        seq=result.seq if witnessed else None,
+        hash=result.hash if witnessed else None,
+        entries=result.entries if witnessed else None,
+        witnessed_at=from_timestamp(result.witnessed_at).isoformat() if witnessed else None,
+    )

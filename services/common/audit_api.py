@@ -7,7 +7,8 @@ import json
 from granary.v1 import audit_pb2, audit_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.audit import list_entries, verify_chain
+from services.common.audit import list_entries
+from services.common.audit_witness import AuditWitness, WitnessCheck, verify_audit
 from services.common.errors import PermissionDenied
 from services.common.grpc_server import ServicerContext
 from services.common.identity import require_caller
@@ -23,8 +24,9 @@ def _require_reader() -> None:
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, witness: AuditWitness | None = None) -> None:
         self._engine = engine
+        self._witness = witness
 
     async def ListAuditEntries(
         self, request: audit_pb2.ListAuditEntriesRequest, context: ServicerContext
@@ -68,10 +70,21 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.VerifyAuditChainRequest, context: ServicerContext
     ) -> audit_pb2.VerifyAuditChainResponse:
         _require_reader()
-        report = await verify_chain(self._engine)
+        verdict = await verify_audit(self._engine, self._witness)
         return audit_pb2.VerifyAuditChainResponse(
-            intact=report.intact,
-            entries=report.entries,
-            broken_at_seq=report.broken_at_seq or 0,
-            reason=report.reason,
+            intact=verdict.intact,
+            entries=verdict.chain.entries,
+            broken_at_seq=verdict.chain.broken_at_seq or 0,
+            reason=verdict.reason,
+            witness=_witness_result(verdict.witness),
         )
+
+
+def _witness_result(check: WitnessCheck) -> audit_pb2.AuditWitnessResult:
+    result = audit_pb2.AuditWitnessResult(status=check.status.value, detail=check.detail)
+    if check.head is not None:
+        result.seq = check.head.seq
+        result.hash = check.head.hash
+        result.entries = check.head.entries
+        result.witnessed_at.CopyFrom(to_timestamp(check.head.witnessed_at))
+    return result

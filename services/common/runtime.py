@@ -18,6 +18,7 @@ import grpc
 from granary.v1 import audit_pb2, audit_pb2_grpc
 
 from services.common.audit_api import AuditServicer
+from services.common.audit_witness import AuditWitness, WitnessJob, witness_bucket
 from services.common.bus import EventBus
 from services.common.consumer import AfterCommit, EventConsumer, Subscription
 from services.common.db import create_engine, is_sqlite, session_factory
@@ -88,6 +89,7 @@ class ServiceHost:
         self._tasks: list[asyncio.Task[None]] = []
         self._server: GrpcServer | None = None
         self._app: ServiceApp | None = None
+        self.audit_witness: AuditWitness | None = None
         self.port = 0
 
     def uow_factory(self, uow_type: type[UowT]) -> Callable[[], UowT]:
@@ -103,7 +105,9 @@ class ServiceHost:
         setup_tracing(self.name, self.settings.platform.otel_exporter)
         self._app = app
         await self.bus.connect()
-        audit = AuditServicer(self.engine)
+        platform = self.settings.platform
+        self.audit_witness = AuditWitness(self.bus.js, bucket=witness_bucket(self.bus.stream), service=self.name)
+        audit = AuditServicer(self.engine, self.audit_witness)
 
         def register(server: grpc.aio.Server) -> None:
             app.register(server)
@@ -118,9 +122,11 @@ class ServiceHost:
             idempotency_store=IdempotencyStore(self.engine),
         )
         self.port = self._server.port
-        platform = self.settings.platform
         uow = self.uow_factory(UnitOfWork)
-        jobs: list[BackgroundJob] = [self.relay.run, *app.background_jobs]
+        witness_job = WitnessJob(
+            self.audit_witness, self.engine, interval_seconds=platform.audit_witness_interval_seconds
+        )
+        jobs: list[BackgroundJob] = [self.relay.run, witness_job.run, *app.background_jobs]
         for subscription in app.subscriptions:
             consumer = EventConsumer(
                 bus=self.bus,

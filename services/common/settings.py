@@ -70,6 +70,10 @@ class PlatformSettings(BaseSettings):
     relay_interval_seconds: float = Field(
         0.5, description="How often the outbox relay polls when no local commit woke it."
     )
+    audit_witness_interval_seconds: float = Field(
+        60.0, description="How often each service records its audit chain head in NATS (and at shutdown), so a "
+        "truncated chain is detected."
+    )
     log_level: str = Field("INFO", description="Python log level.")
 
     def require_jwt_secret(self) -> str:

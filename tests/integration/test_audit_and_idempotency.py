@@ -8,6 +8,7 @@ import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import nats
 import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services import cli
 from services.common import messaging_schema
 from services.common.audit import list_entries, verify_chain
+from services.common.audit_witness import AuditWitness, witness_bucket
 from services.common.db import create_engine, session_factory
 from services.common.identity import TokenSigner, acting_as
 from services.common.messaging_schema import audit_log
@@ -61,7 +63,8 @@ async def test_entries_are_chained_under_concurrency_and_tampering_is_detected(e
     assert altered.broken_at_seq == entry["seq"]
 
     # Remove an entry from the middle of the chain (the concurrent order decides which one that is).
-    # Cutting off the newest entries is not visible in the chain itself: see docs/architecture.md.
+    # Cutting off the newest entries is not visible in the chain itself; the witness shows it
+    # (test_audit_verify_command_compares_the_chain_with_its_witnessed_head).
     async with engine.begin() as conn:
         await conn.execute(update(audit_log).where(audit_log.c.entity_id == "p-7").values(actor_id="u-1"))
         seqs = sorted((await conn.execute(select(audit_log.c.seq))).scalars())
@@ -71,7 +74,14 @@ async def test_entries_are_chained_under_concurrency_and_tampering_is_detected(e
     assert removed.broken_at_seq == seqs[len(seqs) // 2 + 1]
 
 
-async def test_audit_verify_command_reports_a_broken_chain(new_database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def _verify_credit() -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(["audit", "verify", "--service", "credit"])
+    return code, out.getvalue()
+
+
+async def test_audit_verify_command_reports_a_broken_chain(new_database, platform_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     url = await new_database()
     engine = create_engine(url)
     async with engine.begin() as conn:
@@ -80,18 +90,69 @@ async def test_audit_verify_command_reports_a_broken_chain(new_database, monkeyp
         await _change(engine, n)
     monkeypatch.setenv("GRANARY_CREDIT_DATABASE_URL", url)
 
-    def run() -> tuple[int, str]:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            code = cli.main(["audit", "verify", "--service", "credit"])
-        return code, out.getvalue()
-
-    assert await asyncio.to_thread(run) == (0, "credit: audit chain intact (3 entries)\n")
+    assert await asyncio.to_thread(_verify_credit) == (
+        0,
+        "credit: audit chain intact (3 entries); witness: not witnessed yet\n",
+    )
     async with engine.begin() as conn:
         await conn.execute(update(audit_log).where(audit_log.c.entity_id == "p-1").values(details={"x": 1}))
-    code, out = await asyncio.to_thread(run)
+    code, out = await asyncio.to_thread(_verify_credit)
     assert code == 1 and "BROKEN at entry 2" in out
     await engine.dispose()
+
+
+async def test_audit_verify_command_compares_the_chain_with_its_witnessed_head(  # type: ignore[no-untyped-def]
+    new_database, platform_env, monkeypatch
+) -> None:
+    url = await new_database()
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(messaging_schema.metadata.create_all)
+    for n in range(5):
+        await _change(engine, n)
+    monkeypatch.setenv("GRANARY_CREDIT_DATABASE_URL", url)
+    nc = await nats.connect(platform_env["GRANARY_NATS_URL"])
+    witness = AuditWitness(
+        nc.jetstream(), bucket=witness_bucket(platform_env["GRANARY_NATS_STREAM"]), service="credit"
+    )
+    try:
+        first = await witness.publish(engine)
+        assert first is not None and (first.seq, first.entries) == (5, 5)
+
+        # Entries appended after the witness leave it in the chain: intact.
+        for n in range(5, 8):
+            await _change(engine, n)
+        code, out = await asyncio.to_thread(_verify_credit)
+        assert code == 0, out
+        assert out.startswith("credit: audit chain intact (8 entries); witness: holds seq 5 (hash ")
+
+        head = await witness.publish(engine)
+        assert head is not None and head.seq == 8
+
+        # The witness cannot be read: the chain is still checked, and the exit code says so.
+        monkeypatch.setenv("GRANARY_NATS_URL", "nats://127.0.0.1:1")
+        code, out = await asyncio.to_thread(_verify_credit)
+        assert code == 2, out
+        assert out == "credit: audit chain intact (8 entries); witness: could not be read: NATS unreachable\n"
+        monkeypatch.setenv("GRANARY_NATS_URL", platform_env["GRANARY_NATS_URL"])
+
+        # A database administrator cuts the newest three entries: the shorter chain is consistent...
+        async with engine.begin() as conn:
+            await conn.execute(delete(audit_log).where(audit_log.c.seq > 5))
+        assert (await verify_chain(engine)).intact
+        # ...but it no longer holds the witnessed head.
+        code, out = await asyncio.to_thread(_verify_credit)
+        assert code == 1, out
+        assert out.startswith(
+            f"credit: audit chain NOT INTACT (5 entries): truncated: the chain ends at seq 5, but seq 8 "
+            f"(hash {head.hash[:12]}…) was witnessed at "
+        )
+        # The service's own witness job does not move the witness back to the shorter chain.
+        assert await witness.publish(engine) == head
+        assert await witness.read() == head
+    finally:
+        await nc.close()
+        await engine.dispose()
 
 
 async def test_a_repeated_post_with_the_same_idempotency_key_is_answered_once(start_service, gateway) -> None:  # type: ignore[no-untyped-def]

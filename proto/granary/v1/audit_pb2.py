@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16granary/v1/audit.proto\x12\ngranary.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x02\n\nAuditEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\n\n\x02id\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61\x63tor_id\x18\x04 \x01(\t\x12\x12\n\nactor_kind\x18\x05 \x01(\t\x12\x13\n\x0b\x61\x63tor_roles\x18\x06 \x03(\t\x12\x17\n\x0f\x61\x63tor_branch_id\x18\x07 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x08 \x01(\t\x12\x13\n\x0b\x65ntity_type\x18\t \x01(\t\x12\x11\n\tentity_id\x18\n \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x0b \x01(\t\x12\x10\n\x08trace_id\x18\x0c \x01(\t\x12\x0c\n\x04hash\x18\r \x01(\t\"\x8a\x01\n\x17ListAuditEntriesRequest\x12\x13\n\x0b\x65ntity_type\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\r\x12\x12\n\npage_token\x18\x06 \x01(\t\"\\\n\x18ListAuditEntriesResponse\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.granary.v1.AuditEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x19\n\x17VerifyAuditChainRequest\"b\n\x18VerifyAuditChainResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x04\x12\x15\n\rbroken_at_seq\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t2\xcc\x01\n\x0c\x41uditService\x12]\n\x10ListAuditEntries\x12#.granary.v1.ListAuditEntriesRequest\x1a$.granary.v1.ListAuditEntriesResponse\x12]\n\x10VerifyAuditChain\x12#.granary.v1.VerifyAuditChainRequest\x1a$.granary.v1.VerifyAuditChainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16granary/v1/audit.proto\x12\ngranary.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x02\n\nAuditEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\n\n\x02id\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61\x63tor_id\x18\x04 \x01(\t\x12\x12\n\nactor_kind\x18\x05 \x01(\t\x12\x13\n\x0b\x61\x63tor_roles\x18\x06 \x03(\t\x12\x17\n\x0f\x61\x63tor_branch_id\x18\x07 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x08 \x01(\t\x12\x13\n\x0b\x65ntity_type\x18\t \x01(\t\x12\x11\n\tentity_id\x18\n \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x0b \x01(\t\x12\x10\n\x08trace_id\x18\x0c \x01(\t\x12\x0c\n\x04hash\x18\r \x01(\t\"\x8a\x01\n\x17ListAuditEntriesRequest\x12\x13\n\x0b\x65ntity_type\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\r\x12\x12\n\npage_token\x18\x06 \x01(\t\"\\\n\x18ListAuditEntriesResponse\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.granary.v1.AuditEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x19\n\x17VerifyAuditChainRequest\"\x93\x01\n\x18VerifyAuditChainResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x04\x12\x15\n\rbroken_at_seq\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x07witness\x18\x05 \x01(\x0b\x32\x1e.granary.v1.AuditWitnessResult\"\x92\x01\n\x12\x41uditWitnessResult\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x12\x0c\n\x04hash\x18\x04 \x01(\t\x12\x0f\n\x07\x65ntries\x18\x05 \x01(\x04\x12\x30\n\x0cwitnessed_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xcc\x01\n\x0c\x41uditService\x12]\n\x10ListAuditEntries\x12#.granary.v1.ListAuditEntriesRequest\x1a$.granary.v1.ListAuditEntriesResponse\x12]\n\x10VerifyAuditChain\x12#.granary.v1.VerifyAuditChainRequest\x1a$.granary.v1.VerifyAuditChainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,8 +40,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=587
   _globals['_VERIFYAUDITCHAINREQUEST']._serialized_start=589
   _globals['_VERIFYAUDITCHAINREQUEST']._serialized_end=614
-  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_start=616
-  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_end=714
-  _globals['_AUDITSERVICE']._serialized_start=717
-  _globals['_AUDITSERVICE']._serialized_end=921
+  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_start=617
+  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_end=764
+  _globals['_AUDITWITNESSRESULT']._serialized_start=767
+  _globals['_AUDITWITNESSRESULT']._serialized_end=913
+  _globals['_AUDITSERVICE']._serialized_start=916
+  _globals['_AUDITSERVICE']._serialized_end=1120
 # @@protoc_insertion_point(module_scope)

@@ -159,11 +159,15 @@ class VerifyAuditChainResponse(_message.Message):
     ENTRIES_FIELD_NUMBER: _builtins.int
     BROKEN_AT_SEQ_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    WITNESS_FIELD_NUMBER: _builtins.int
     intact: _builtins.bool
+    """False when the chain is broken or no longer holds its witnessed head."""
     entries: _builtins.int
     broken_at_seq: _builtins.int
-    """0 when intact."""
+    """0 when the chain itself is consistent (a witness mismatch is told by witness_status)."""
     reason: _builtins.str
+    @_builtins.property
+    def witness(self) -> Global___AuditWitnessResult: ...
     def __init__(
         self,
         *,
@@ -171,11 +175,52 @@ class VerifyAuditChainResponse(_message.Message):
         entries: _builtins.int = ...,
         broken_at_seq: _builtins.int = ...,
         reason: _builtins.str = ...,
+        witness: Global___AuditWitnessResult | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["witness", b"witness"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_at_seq", b"broken_at_seq", "entries", b"entries", "intact", b"intact", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_at_seq", b"broken_at_seq", "entries", b"entries", "intact", b"intact", "reason", b"reason", "witness", b"witness"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyAuditChainResponse: _TypeAlias = VerifyAuditChainResponse  # noqa: Y015
+
+@_typing.final
+class AuditWitnessResult(_message.Message):
+    """The chain compared with the head last recorded outside the database (NATS key-value bucket)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    WITNESSED_AT_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    """matches | not_witnessed | truncated | rewritten | unavailable"""
+    detail: _builtins.str
+    """One sentence for a person, e.g. "truncated: the chain ends at seq 9, but seq 12 (hash …) was witnessed at …"."""
+    seq: _builtins.int
+    """The witnessed head; 0 / empty when nothing was witnessed or the witness could not be read."""
+    hash: _builtins.str
+    entries: _builtins.int
+    @_builtins.property
+    def witnessed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+        detail: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        hash: _builtins.str = ...,
+        entries: _builtins.int = ...,
+        witnessed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["witnessed_at", b"witnessed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "entries", b"entries", "hash", b"hash", "seq", b"seq", "status", b"status", "witnessed_at", b"witnessed_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditWitnessResult: _TypeAlias = AuditWitnessResult  # noqa: Y015
