@@ -150,6 +150,16 @@ async def test_audit_verify_command_compares_the_chain_with_its_witnessed_head( 
         # The service's own witness job does not move the witness back to the shorter chain.
         assert await witness.publish(engine) == head
         assert await witness.read() == head
+
+        # After a deliberate restore, a NATS administrator removes the service's key (the history
+        # keeps the old heads); the next round witnesses the restored chain.
+        kv = await nc.jetstream().key_value(witness_bucket(platform_env["GRANARY_NATS_STREAM"]))
+        await kv.delete("credit")
+        code, out = await asyncio.to_thread(_verify_credit)
+        assert (code, out) == (0, "credit: audit chain intact (5 entries); witness: not witnessed yet\n")
+        restored = await witness.publish(engine)
+        assert restored is not None and restored.seq == 5
+        assert len(await kv.history("credit")) == 4  # two heads, the delete marker, the new head
     finally:
         await nc.close()
         await engine.dispose()
