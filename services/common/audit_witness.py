@@ -161,18 +161,24 @@ async def chain_head(engine: AsyncEngine) -> ChainHead | None:
     return ChainHead(seq=row.seq, hash=row.hash, entries=count)
 
 
-async def check_chain_against(engine: AsyncEngine, witnessed: WitnessedHead | None) -> WitnessCheck:
+async def _chain_against(engine: AsyncEngine, witnessed: WitnessedHead | None) -> tuple[ChainHead | None, WitnessCheck]:
+    """The chain's head and its comparison with the witness, judged on that same head."""
     head = await chain_head(engine)
     at_seq: str | None = None
     if witnessed is not None:
         async with engine.connect() as conn:
             at_seq = await conn.scalar(select(audit_log.c.hash).where(audit_log.c.seq == witnessed.seq))
-    return compare_with_witness(
+    check = compare_with_witness(
         witnessed,
         last_seq=head.seq if head else None,
         entries=head.entries if head else 0,
         hash_at_witnessed_seq=at_seq,
     )
+    return head, check
+
+
+async def check_chain_against(engine: AsyncEngine, witnessed: WitnessedHead | None) -> WitnessCheck:
+    return (await _chain_against(engine, witnessed))[1]
 
 
 class AuditWitness:
@@ -187,6 +193,7 @@ class AuditWitness:
         self._lock = asyncio.Lock()
 
     async def _bucket(self, *, create: bool) -> KeyValue | None:
+        """The bucket; created only when there is a head to write, so verifying creates nothing."""
         if self._kv is None:
             try:
                 self._kv = await self._js.key_value(self.bucket)
@@ -229,12 +236,12 @@ class AuditWitness:
         """
         async with self._lock:
             for _ in range(3):
-                witnessed, revision = await self._entry(create=True)
-                check = await check_chain_against(engine, witnessed)
+                witnessed, revision = await self._entry(create=False)
+                # The head published is the one just checked: a cut between two reads is a mismatch.
+                head, check = await _chain_against(engine, witnessed)
                 if check.mismatch:
                     log.error("audit witness of %s not moved: %s", self.service, check.detail)
                     return witnessed
-                head = await chain_head(engine)
                 if head is None or (witnessed is not None and witnessed.seq == head.seq):
                     return witnessed  # nothing to anchor, or nothing new
                 new = WitnessedHead(seq=head.seq, hash=head.hash, entries=head.entries, witnessed_at=utcnow())
