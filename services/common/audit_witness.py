@@ -254,6 +254,9 @@ class AuditWitness:
                         await kv.create(self.service, new.to_json())
                 except KeyWrongLastSequenceError:
                     continue  # another replica moved it meanwhile: look again
+                except Exception:
+                    self._kv = None  # e.g. the bucket was deleted: look it up (or create it) next round
+                    raise
                 return new
         log.warning("audit witness of %s kept changing under us; trying again later", self.service)
         return None
