@@ -4,7 +4,8 @@ Seeded through the services' gRPC APIs, so it obeys the same rules as real input
 twice changes nothing. A head office and three branches, staff in every role, 200 households
 (deterministic people with valid resident ID check digits), products of every repayment
 method, applications in every status, a few overdue loans (past disbursement dates and a close
-of business), and the process models of ``bpmn/`` deployed.
+of business; the smallest one's arrears then paid, so collections show a success), and the
+process models of ``bpmn/`` deployed.
 
 Order matters. The applications of ``APPLICATIONS`` are moved along their status path
 directly, before the models are deployed: the credit SOP starts an application only while it
@@ -29,6 +30,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -403,7 +405,29 @@ async def _seed_credit(credit: Any, party_ids: list[str], branch_id: str, office
     await _bounded([functools.partial(one, i) for i in range(len(APPLICATIONS))])
     # Close of business on the current business date: loans disbursed months ago fall overdue.
     await call(credit.RunCloseOfBusiness, credit_pb2.RunCloseOfBusinessRequest())
+    await _collect_one_overdue_loan(credit, today)
     return products
+
+
+async def _collect_one_overdue_loan(credit: Any, today: date) -> None:
+    """The borrower of the smallest overdue loan pays its arrears: collections show a success.
+
+    Idempotent: the posting has a fixed reference, and once the loan is current nothing is due.
+    """
+    # Chosen among the loans seeded to fall overdue (disbursed months ago), whatever they owe now,
+    # so that a rerun looks at the same loan and finds nothing due.
+    months_ago = (today - timedelta(days=60)).isoformat()
+    loans = (await call(credit.ListLoans, credit_pb2.ListLoansRequest(page_size=200))).loans
+    seeded_overdue = [loan for loan in loans if loan.disbursed_on and loan.disbursed_on <= months_ago]
+    if not seeded_overdue:
+        return
+    loan = min(seeded_overdue, key=lambda loan: (Decimal(loan.principal), loan.id))
+    if Decimal(loan.overdue_amount or "0") <= 0:
+        return
+    await call(
+        credit.PostRepayment,
+        credit_pb2.PostRepaymentRequest(loan_id=loan.id, amount=loan.overdue_amount, external_ref="DEMO-COLLECTED-1"),
+    )
 
 
 def _steps_done(status: str) -> int:

@@ -112,6 +112,12 @@ async def test_demo_logins_find_work_waiting_in_the_sop_and_a_second_seeding_add
         assert statuses == {status for status, *_ in APPLICATIONS} | {"submitted"}
         assert len({row[0] for row in await credit_rows(stack, "SELECT repayment_method FROM products")}) == 4
         assert len(await credit_rows(stack, "SELECT id FROM loans WHERE dpd > 0")) >= 2
+        # One borrower paid the arrears: the collection figures show an episode cured.
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
+            rest = Rest(client)
+            await rest.login("president")
+            figures = await rest.do("GET", "/api/v1/dashboards/collections", "president")
+        assert figures["cured"] == 1 and figures["started"] == figures["still_open"] + 1 >= 3, figures
         # Deterministic people with valid check digits: the same IDs on every run.
         ids = [household_person(n)[1] for n in range(HOUSEHOLDS)]
         assert len(set(ids)) == HOUSEHOLDS and all(ric.is_valid(i) for i in ids)
