@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.audit import ChainReport, verify_chain
+from services.common.bus import nats_servers
 from services.common.clock import as_utc, utcnow
 from services.common.leader import LeaderLock
 from services.common.messaging_schema import audit_log
@@ -335,10 +336,9 @@ async def _quiet(exc: Exception) -> None:
 @contextlib.asynccontextmanager
 async def witness_reader(platform: PlatformSettings, service: str) -> AsyncIterator[AuditWitness | None]:
     """A short-lived, read-only witness for a command-line check; ``None`` when NATS is unreachable."""
-    servers = [s.strip() for s in platform.nats_url.split(",") if s.strip()]
     try:
         nc = await nats.connect(
-            servers=servers,
+            servers=nats_servers(platform.nats_url),
             name="granary-audit-verify",
             allow_reconnect=False,
             connect_timeout=READ_TIMEOUT_SECONDS,

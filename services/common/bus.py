@@ -14,6 +14,11 @@ from services.common.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
 
+
+def nats_servers(url: str) -> list[str]:
+    """The servers of a comma-separated NATS URL setting (GRANARY_NATS_URL)."""
+    return [s.strip() for s in url.split(",") if s.strip()]
+
 class EventBus:
     """Owns one NATS connection per process; relays, consumers and tools share it."""
 
@@ -49,9 +54,8 @@ class EventBus:
         return self._nc is not None and self._nc.is_connected
 
     async def connect(self) -> None:
-        servers = [s.strip() for s in self.url.split(",") if s.strip()]
         self._nc = await nats.connect(
-            servers=servers,
+            servers=nats_servers(self.url),
             name=f"granary-{self._name}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,

@@ -30,7 +30,7 @@ from services.common.clock import utcnow
 from services.common.db import insert_once
 from services.common.envelope import parse_event
 from services.common.errors import DomainError
-from services.common.grpc_errors import RemoteError
+from services.common.grpc_errors import TRANSIENT_STATUSES, RemoteError
 from services.common.identity import Caller, acting_as
 from services.common.messaging_schema import inbox, parked_events
 from services.common.telemetry import tracer
@@ -56,10 +56,6 @@ class Subscription:
     event_type: str
     handler: Handler
     guard: Guard | None = None
-
-
-# gRPC statuses meaning "not now" rather than "not ever".
-TRANSIENT_STATUSES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
 
 
 def is_transient(exc: BaseException) -> bool:

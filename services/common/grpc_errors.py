@@ -35,6 +35,10 @@ def to_status(error: DomainError) -> grpc.Status:
     )
 
 
+# Statuses that mean "not now" rather than "not ever": a later attempt may succeed unchanged.
+# Callers with more to retry (ABORTED conflicts, a connector's INTERNAL) add to this set.
+TRANSIENT_STATUSES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
+
 @dataclass
 class RemoteError(Exception):
     """A failed call as the caller sees it: status name, message, stable reason, field errors."""

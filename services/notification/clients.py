@@ -12,14 +12,15 @@ from typing import TypeVar
 from granary.v1 import customer_pb2, customer_pb2_grpc, fieldtask_pb2, fieldtask_pb2_grpc
 
 from services.common.grpc_client import ServiceChannels, call
-from services.common.grpc_errors import RemoteError
+from services.common.grpc_errors import TRANSIENT_STATUSES, RemoteError
 from services.common.idempotency import idempotency_key
 from services.common.timestamps import to_timestamp
 from services.notification.domain.ports import BirthdayParty, Contact, FieldTaskOrder, PermanentError, TransientError
 
 RequestT = TypeVar("RequestT")
 ResponseT = TypeVar("ResponseT")
-_TRANSIENT = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "RESOURCE_EXHAUSTED", "INTERNAL", "UNKNOWN"}
+# Another service failing unexpectedly (INTERNAL, UNKNOWN) may be passing: a message waits for it.
+_TRANSIENT = TRANSIENT_STATUSES | {"ABORTED", "INTERNAL", "UNKNOWN"}
 
 
 async def _call(method: Callable[[RequestT], Awaitable[ResponseT]], request: RequestT) -> ResponseT:

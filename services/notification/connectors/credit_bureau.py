@@ -38,7 +38,7 @@ from services.common.clock import utcnow
 from services.common.consumer import backoff_delay
 from services.common.envelope import parse_event
 from services.common.grpc_client import ServiceChannels, call
-from services.common.grpc_errors import RemoteError
+from services.common.grpc_errors import TRANSIENT_STATUSES, RemoteError
 from services.common.identity import ServiceIdentity, TokenSigner
 from services.common.settings import Settings
 from services.common.timestamps import to_timestamp
@@ -51,7 +51,7 @@ RECEIVED = "connector.credit_report.received"
 FAILED = "connector.credit_report.failed"
 PURPOSE = "credit_report"
 _NAMESPACE = uuid.UUID("5d3c1f0e-7c1b-4f7e-9d43-0f6a3b2c9e11")
-_TRANSIENT_GRPC = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "RESOURCE_EXHAUSTED"}
+_TRANSIENT_GRPC = TRANSIENT_STATUSES | {"ABORTED"}
 
 
 class Retry(Exception):
